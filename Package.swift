@@ -1,0 +1,92 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "spate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "spate", targets: ["spate"]),
+        .library(name: "SpateRecords", targets: ["SpateRecords"]),
+        .library(name: "SpateWire", targets: ["SpateWire"]),
+        .library(name: "SpateCompression", targets: ["SpateCompression"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: C shims
+        .target(name: "CSpateCRC32C"),
+        .systemLibrary(name: "CSpateZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSpateSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CSpateLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CSpateZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // MARK: Libraries
+        .target(
+            name: "SpateRecords",
+            dependencies: [
+                "CSpateCRC32C",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SpateWire",
+            dependencies: [
+                "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SpateCompression",
+            dependencies: [
+                "SpateRecords", "CSpateZlib", "CSpateSnappy", "CSpateLZ4", "CSpateZstd",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "spate",
+            dependencies: [
+                "SpateWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "spate-wire-gen",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "SpateRecordsTests",
+            dependencies: ["SpateRecords", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpateWireTests",
+            dependencies: ["SpateWire", "SpateRecords", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpateCompressionTests",
+            dependencies: ["SpateCompression", "SpateRecords", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

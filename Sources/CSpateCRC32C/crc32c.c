@@ -1,0 +1,1 @@
+#include "CSpateCRC32C.h"

@@ -1,0 +1,6 @@
+import Testing
+@testable import SpateCompression
+
+@Suite struct PlaceholderTests {
+    @Test func builds() {}
+}

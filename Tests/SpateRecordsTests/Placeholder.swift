@@ -1,0 +1,6 @@
+import Testing
+@testable import SpateRecords
+
+@Suite struct PlaceholderTests {
+    @Test func builds() {}
+}

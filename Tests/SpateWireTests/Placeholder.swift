@@ -1,0 +1,6 @@
+import Testing
+@testable import SpateWire
+
+@Suite struct PlaceholderTests {
+    @Test func builds() {}
+}
