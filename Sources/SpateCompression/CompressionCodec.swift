@@ -1,1 +1,0 @@
-// Compression codecs: see issue 2.

@@ -1,6 +1,0 @@
-import Testing
-@testable import SpateCompression
-
-@Suite struct PlaceholderTests {
-    @Test func builds() {}
-}
