@@ -98,7 +98,10 @@ extension ByteBuffer {
                 // The last permitted byte: no continuation and no bits beyond the value's width.
                 let usedBits = UInt64(bits) - shift
                 if byte & 0x80 != 0 || payload >> usedBits != 0 {
-                    throw RecordBatchError(.malformedVarInt, "varint longer than \(maxBytes) bytes or beyond \(bits) bits")
+                    throw RecordBatchError(
+                        .malformedVarInt,
+                        "varint longer than \(maxBytes) bytes or beyond \(bits) bits"
+                    )
                 }
             }
             result |= payload << shift

@@ -1,5 +1,5 @@
-public import NIOCore
 import CSpateCRC32C
+public import NIOCore
 
 /// CRC-32C (Castagnoli), the checksum of record batch v2.
 ///

@@ -155,7 +155,7 @@ public struct Record: Hashable, Sendable {
     private static func readField<T>(_ read: () throws(RecordBatchError) -> T) throws(RecordBatchError) -> T {
         do {
             return try read()
-        } catch where error.code == .truncated {
+        } catch  where error.code == .truncated {
             throw RecordBatchError(.invalidRecord, "record length too small for its fields: \(error.message)")
         }
     }

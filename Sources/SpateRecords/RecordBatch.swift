@@ -53,19 +53,33 @@ public struct RecordBatch: Hashable, Sendable {
 
     /// Byte offsets of the header fields from the start of a batch.
     public enum FieldOffset {
+        /// `baseOffset: int64`.
         public static let baseOffset = 0
+        /// `batchLength: int32`.
         public static let batchLength = 8
+        /// `partitionLeaderEpoch: int32`.
         public static let partitionLeaderEpoch = 12
+        /// `magic: int8`.
         public static let magic = 16
+        /// `crc: uint32` (CRC-32C of `attributes` … end).
         public static let crc = 17
+        /// `attributes: int16`, where the CRC coverage starts.
         public static let attributes = 21
+        /// `lastOffsetDelta: int32`.
         public static let lastOffsetDelta = 23
+        /// `baseTimestamp: int64`.
         public static let baseTimestamp = 27
+        /// `maxTimestamp: int64`.
         public static let maxTimestamp = 35
+        /// `producerId: int64`.
         public static let producerID = 43
+        /// `producerEpoch: int16`.
         public static let producerEpoch = 51
+        /// `baseSequence: int32`.
         public static let baseSequence = 53
+        /// `recordCount: int32`.
         public static let recordCount = 57
+        /// The first record (the end of the header).
         public static let records = 61
     }
 
@@ -250,7 +264,7 @@ public struct RecordBatch: Hashable, Sendable {
 }
 
 /// Formats a CRC for error messages.
-func hex(_ value: UInt32) -> String {
+private func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
 }

@@ -181,11 +181,15 @@ public struct RecordBatchBuilder: Sendable {
         guard size - RecordBatch.logOverhead <= Int(Int32.max) else {
             throw RecordBatchError(.batchTooLarge, "the batch is \(size) bytes, more than Int32.max")
         }
-        output.setInteger(Int32(truncatingIfNeeded: size - RecordBatch.logOverhead), at: start + RecordBatch.FieldOffset.batchLength)
-        let crc = output.getSlice(
-            at: start + RecordBatch.FieldOffset.attributes,
-            length: size - RecordBatch.FieldOffset.attributes
-        ).map(CRC32C.checksum) ?? 0
+        output.setInteger(
+            Int32(truncatingIfNeeded: size - RecordBatch.logOverhead),
+            at: start + RecordBatch.FieldOffset.batchLength
+        )
+        let crc =
+            output.getSlice(
+                at: start + RecordBatch.FieldOffset.attributes,
+                length: size - RecordBatch.FieldOffset.attributes
+            ).map(CRC32C.checksum) ?? 0
         output.setInteger(crc, at: start + RecordBatch.FieldOffset.crc)
         return output
     }

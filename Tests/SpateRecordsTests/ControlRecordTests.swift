@@ -27,7 +27,9 @@ import Testing
         // Newer versions with extra bytes are accepted.
         #expect(try ControlRecordType(key: ByteBuffer(bytes: [0x00, 0x01, 0x00, 0x00, 0xFF])) == .abort)
         #expect(errorCode { _ = try ControlRecordType(key: nil) } == .invalidControlRecord)
-        #expect(errorCode { _ = try ControlRecordType(key: ByteBuffer(bytes: [0x00, 0x00, 0x00])) } == .invalidControlRecord)
+        #expect(
+            errorCode { _ = try ControlRecordType(key: ByteBuffer(bytes: [0x00, 0x00, 0x00])) } == .invalidControlRecord
+        )
         #expect(
             errorCode { _ = try ControlRecordType(key: ByteBuffer(bytes: [0xFF, 0xFF, 0x00, 0x00])) }
                 == .invalidControlRecord

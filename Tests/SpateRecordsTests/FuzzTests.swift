@@ -44,7 +44,10 @@ import Testing
         for _ in 0..<3_000 {
             let recordsLength = Int.random(in: 0...120, using: &rng)
             var buffer = ByteBuffer(bytes: rng.bytes(RecordBatch.headerSize + recordsLength))
-            buffer.setInteger(Int32(RecordBatch.headerSize + recordsLength - 12), at: RecordBatch.FieldOffset.batchLength)
+            buffer.setInteger(
+                Int32(RecordBatch.headerSize + recordsLength - 12),
+                at: RecordBatch.FieldOffset.batchLength
+            )
             buffer.setInteger(RecordBatch.currentMagic, at: RecordBatch.FieldOffset.magic)
             buffer.setInteger(Int16.random(in: 0...7, using: &rng), at: RecordBatch.FieldOffset.attributes)
             buffer.setInteger(Int32.random(in: -2...20, using: &rng), at: RecordBatch.FieldOffset.recordCount)

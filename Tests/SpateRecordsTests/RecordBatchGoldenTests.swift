@@ -176,7 +176,8 @@ import Testing
     }
 
     @Test func recordCountAndLastOffsetDeltaChecksAfterRestampingCRC() throws {
-        func resealed(_ edit: (inout RecordBatch) -> Void, _ mutateBytes: (inout [UInt8]) -> Void) throws -> RecordBatch {
+        func resealed(_ edit: (inout RecordBatch) -> Void, _ mutateBytes: (inout [UInt8]) -> Void) throws -> RecordBatch
+        {
             var bytes = Self.golden
             mutateBytes(&bytes)
             var batch = try RecordBatch(buffer: ByteBuffer(bytes: bytes))
@@ -186,13 +187,17 @@ import Testing
             batch.setMaxTimestamp(batch.maxTimestamp, timestampType: .createTime)
             return batch
         }
-        let negativeCount = try resealed({ _ in }) { $0[57] = 0xFF; $0[58] = 0xFF; $0[59] = 0xFF; $0[60] = 0xFF }
+        let negativeCount = try resealed({ _ in }) {
+            $0[57] = 0xFF; $0[58] = 0xFF; $0[59] = 0xFF; $0[60] = 0xFF
+        }
         #expect(errorCode { try negativeCount.validate() } == .invalidRecordCount)
 
         let countTooHigh = try resealed({ _ in }) { $0[60] = 0x03 }
         #expect(errorCode { try countTooHigh.validate() } == .invalidLastOffsetDelta)
 
-        let hugeCount = try resealed({ _ in }) { $0[23] = 0x7F; $0[57] = 0x01 }
+        let hugeCount = try resealed({ _ in }) {
+            $0[23] = 0x7F; $0[57] = 0x01
+        }
         #expect(errorCode { try hugeCount.validate() } == .invalidRecordCount)
 
         let countMismatch = try resealed({ _ in }) { $0[60] = 0x01 }
