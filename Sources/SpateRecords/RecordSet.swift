@@ -6,6 +6,7 @@ public struct RecordSet: Hashable, Sendable {
     /// The raw bytes, exactly as on the wire.
     public var buffer: ByteBuffer
 
+    /// Wraps bytes received or read from the log, without copying or parsing them.
     public init(buffer: ByteBuffer) {
         self.buffer = buffer
     }

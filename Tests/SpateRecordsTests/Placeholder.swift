@@ -1,6 +1,0 @@
-import Testing
-@testable import SpateRecords
-
-@Suite struct PlaceholderTests {
-    @Test func builds() {}
-}
