@@ -98,6 +98,13 @@ enum TableEmitter {
                 out += "        case \(api.request.apiKey): .\(c)(try \(api.request.apiName)\(kind).decode(from: body, version: version))\n"
             }
             out += "        default: throw WireError.unknownAPIKey(apiKey.rawValue)\n        }\n    }\n\n"
+            out += "    /// The message of `apiKey` with every field at its default, or nil for an unknown key.\n"
+            out += "    public static func empty(apiKey: APIKey) -> Any\(kind)? {\n        switch apiKey.rawValue {\n"
+            for api in apis {
+                let c = SwiftEmitter.caseName(api.request.apiName)
+                out += "        case \(api.request.apiKey): .\(c)(\(api.request.apiName)\(kind)())\n"
+            }
+            out += "        default: nil\n        }\n    }\n\n"
             out += "    /// Encodes the message body at `version`.\n"
             out += "    public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {\n        switch self {\n"
             for api in apis {

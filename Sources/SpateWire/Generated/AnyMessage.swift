@@ -112,6 +112,44 @@ public enum AnyRequest: Hashable, Sendable {
         }
     }
 
+    /// The message of `apiKey` with every field at its default, or nil for an unknown key.
+    public static func empty(apiKey: APIKey) -> AnyRequest? {
+        switch apiKey.rawValue {
+        case 0: .produce(ProduceRequest())
+        case 1: .fetch(FetchRequest())
+        case 2: .listOffsets(ListOffsetsRequest())
+        case 3: .metadata(MetadataRequest())
+        case 8: .offsetCommit(OffsetCommitRequest())
+        case 9: .offsetFetch(OffsetFetchRequest())
+        case 10: .findCoordinator(FindCoordinatorRequest())
+        case 11: .joinGroup(JoinGroupRequest())
+        case 12: .heartbeat(HeartbeatRequest())
+        case 13: .leaveGroup(LeaveGroupRequest())
+        case 14: .syncGroup(SyncGroupRequest())
+        case 15: .describeGroups(DescribeGroupsRequest())
+        case 16: .listGroups(ListGroupsRequest())
+        case 18: .apiVersions(ApiVersionsRequest())
+        case 19: .createTopics(CreateTopicsRequest())
+        case 20: .deleteTopics(DeleteTopicsRequest())
+        case 21: .deleteRecords(DeleteRecordsRequest())
+        case 22: .initProducerId(InitProducerIdRequest())
+        case 23: .offsetForLeaderEpoch(OffsetForLeaderEpochRequest())
+        case 32: .describeConfigs(DescribeConfigsRequest())
+        case 33: .alterConfigs(AlterConfigsRequest())
+        case 35: .describeLogDirs(DescribeLogDirsRequest())
+        case 37: .createPartitions(CreatePartitionsRequest())
+        case 42: .deleteGroups(DeleteGroupsRequest())
+        case 44: .incrementalAlterConfigs(IncrementalAlterConfigsRequest())
+        case 47: .offsetDelete(OffsetDeleteRequest())
+        case 60: .describeCluster(DescribeClusterRequest())
+        case 61: .describeProducers(DescribeProducersRequest())
+        case 68: .consumerGroupHeartbeat(ConsumerGroupHeartbeatRequest())
+        case 69: .consumerGroupDescribe(ConsumerGroupDescribeRequest())
+        case 75: .describeTopicPartitions(DescribeTopicPartitionsRequest())
+        default: nil
+        }
+    }
+
     /// Encodes the message body at `version`.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         switch self {
@@ -257,6 +295,44 @@ public enum AnyResponse: Hashable, Sendable {
         case 69: .consumerGroupDescribe(try ConsumerGroupDescribeResponse.decode(from: body, version: version))
         case 75: .describeTopicPartitions(try DescribeTopicPartitionsResponse.decode(from: body, version: version))
         default: throw WireError.unknownAPIKey(apiKey.rawValue)
+        }
+    }
+
+    /// The message of `apiKey` with every field at its default, or nil for an unknown key.
+    public static func empty(apiKey: APIKey) -> AnyResponse? {
+        switch apiKey.rawValue {
+        case 0: .produce(ProduceResponse())
+        case 1: .fetch(FetchResponse())
+        case 2: .listOffsets(ListOffsetsResponse())
+        case 3: .metadata(MetadataResponse())
+        case 8: .offsetCommit(OffsetCommitResponse())
+        case 9: .offsetFetch(OffsetFetchResponse())
+        case 10: .findCoordinator(FindCoordinatorResponse())
+        case 11: .joinGroup(JoinGroupResponse())
+        case 12: .heartbeat(HeartbeatResponse())
+        case 13: .leaveGroup(LeaveGroupResponse())
+        case 14: .syncGroup(SyncGroupResponse())
+        case 15: .describeGroups(DescribeGroupsResponse())
+        case 16: .listGroups(ListGroupsResponse())
+        case 18: .apiVersions(ApiVersionsResponse())
+        case 19: .createTopics(CreateTopicsResponse())
+        case 20: .deleteTopics(DeleteTopicsResponse())
+        case 21: .deleteRecords(DeleteRecordsResponse())
+        case 22: .initProducerId(InitProducerIdResponse())
+        case 23: .offsetForLeaderEpoch(OffsetForLeaderEpochResponse())
+        case 32: .describeConfigs(DescribeConfigsResponse())
+        case 33: .alterConfigs(AlterConfigsResponse())
+        case 35: .describeLogDirs(DescribeLogDirsResponse())
+        case 37: .createPartitions(CreatePartitionsResponse())
+        case 42: .deleteGroups(DeleteGroupsResponse())
+        case 44: .incrementalAlterConfigs(IncrementalAlterConfigsResponse())
+        case 47: .offsetDelete(OffsetDeleteResponse())
+        case 60: .describeCluster(DescribeClusterResponse())
+        case 61: .describeProducers(DescribeProducersResponse())
+        case 68: .consumerGroupHeartbeat(ConsumerGroupHeartbeatResponse())
+        case 69: .consumerGroupDescribe(ConsumerGroupDescribeResponse())
+        case 75: .describeTopicPartitions(DescribeTopicPartitionsResponse())
+        default: nil
         }
     }
 
