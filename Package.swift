@@ -84,6 +84,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "InteropTests",
+            dependencies: [
+                "SpateWire", "SpateRecords", "SpateCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            exclude: ["Scripts"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SpateCompressionTests",
             dependencies: ["SpateCompression", "SpateRecords", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings

@@ -55,7 +55,7 @@ struct SwiftEmitter {
     }
 
     static func caseName(_ apiName: String) -> String {
-        var chars = Array(apiName)
+        var chars = Array(self.fixAcronyms(apiName))
         chars[0] = Character(chars[0].lowercased())
         return String(chars)
     }

@@ -43,7 +43,7 @@ public struct APIKey: RawRepresentable, Hashable, Sendable, CustomStringConverti
     /// DeleteRecords (key 21).
     public static let deleteRecords = APIKey(rawValue: 21)
     /// InitProducerId (key 22).
-    public static let initProducerId = APIKey(rawValue: 22)
+    public static let initProducerID = APIKey(rawValue: 22)
     /// OffsetForLeaderEpoch (key 23).
     public static let offsetForLeaderEpoch = APIKey(rawValue: 23)
     /// DescribeConfigs (key 32).
@@ -90,7 +90,7 @@ public struct APIKey: RawRepresentable, Hashable, Sendable, CustomStringConverti
         .createTopics,
         .deleteTopics,
         .deleteRecords,
-        .initProducerId,
+        .initProducerID,
         .offsetForLeaderEpoch,
         .describeConfigs,
         .alterConfigs,

@@ -21,7 +21,7 @@ public enum AnyRequest: Hashable, Sendable {
     case createTopics(CreateTopicsRequest)
     case deleteTopics(DeleteTopicsRequest)
     case deleteRecords(DeleteRecordsRequest)
-    case initProducerId(InitProducerIdRequest)
+    case initProducerID(InitProducerIdRequest)
     case offsetForLeaderEpoch(OffsetForLeaderEpochRequest)
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
@@ -56,7 +56,7 @@ public enum AnyRequest: Hashable, Sendable {
         case .createTopics: .createTopics
         case .deleteTopics: .deleteTopics
         case .deleteRecords: .deleteRecords
-        case .initProducerId: .initProducerId
+        case .initProducerID: .initProducerID
         case .offsetForLeaderEpoch: .offsetForLeaderEpoch
         case .describeConfigs: .describeConfigs
         case .alterConfigs: .alterConfigs
@@ -94,7 +94,7 @@ public enum AnyRequest: Hashable, Sendable {
         case 19: .createTopics(try CreateTopicsRequest.decode(from: body, version: version))
         case 20: .deleteTopics(try DeleteTopicsRequest.decode(from: body, version: version))
         case 21: .deleteRecords(try DeleteRecordsRequest.decode(from: body, version: version))
-        case 22: .initProducerId(try InitProducerIdRequest.decode(from: body, version: version))
+        case 22: .initProducerID(try InitProducerIdRequest.decode(from: body, version: version))
         case 23: .offsetForLeaderEpoch(try OffsetForLeaderEpochRequest.decode(from: body, version: version))
         case 32: .describeConfigs(try DescribeConfigsRequest.decode(from: body, version: version))
         case 33: .alterConfigs(try AlterConfigsRequest.decode(from: body, version: version))
@@ -132,7 +132,7 @@ public enum AnyRequest: Hashable, Sendable {
         case 19: .createTopics(CreateTopicsRequest())
         case 20: .deleteTopics(DeleteTopicsRequest())
         case 21: .deleteRecords(DeleteRecordsRequest())
-        case 22: .initProducerId(InitProducerIdRequest())
+        case 22: .initProducerID(InitProducerIdRequest())
         case 23: .offsetForLeaderEpoch(OffsetForLeaderEpochRequest())
         case 32: .describeConfigs(DescribeConfigsRequest())
         case 33: .alterConfigs(AlterConfigsRequest())
@@ -170,7 +170,7 @@ public enum AnyRequest: Hashable, Sendable {
         case .createTopics(let message): try message.encode(into: &buffer, version: version)
         case .deleteTopics(let message): try message.encode(into: &buffer, version: version)
         case .deleteRecords(let message): try message.encode(into: &buffer, version: version)
-        case .initProducerId(let message): try message.encode(into: &buffer, version: version)
+        case .initProducerID(let message): try message.encode(into: &buffer, version: version)
         case .offsetForLeaderEpoch(let message): try message.encode(into: &buffer, version: version)
         case .describeConfigs(let message): try message.encode(into: &buffer, version: version)
         case .alterConfigs(let message): try message.encode(into: &buffer, version: version)
@@ -207,7 +207,7 @@ public enum AnyResponse: Hashable, Sendable {
     case createTopics(CreateTopicsResponse)
     case deleteTopics(DeleteTopicsResponse)
     case deleteRecords(DeleteRecordsResponse)
-    case initProducerId(InitProducerIdResponse)
+    case initProducerID(InitProducerIdResponse)
     case offsetForLeaderEpoch(OffsetForLeaderEpochResponse)
     case describeConfigs(DescribeConfigsResponse)
     case alterConfigs(AlterConfigsResponse)
@@ -242,7 +242,7 @@ public enum AnyResponse: Hashable, Sendable {
         case .createTopics: .createTopics
         case .deleteTopics: .deleteTopics
         case .deleteRecords: .deleteRecords
-        case .initProducerId: .initProducerId
+        case .initProducerID: .initProducerID
         case .offsetForLeaderEpoch: .offsetForLeaderEpoch
         case .describeConfigs: .describeConfigs
         case .alterConfigs: .alterConfigs
@@ -280,7 +280,7 @@ public enum AnyResponse: Hashable, Sendable {
         case 19: .createTopics(try CreateTopicsResponse.decode(from: body, version: version))
         case 20: .deleteTopics(try DeleteTopicsResponse.decode(from: body, version: version))
         case 21: .deleteRecords(try DeleteRecordsResponse.decode(from: body, version: version))
-        case 22: .initProducerId(try InitProducerIdResponse.decode(from: body, version: version))
+        case 22: .initProducerID(try InitProducerIdResponse.decode(from: body, version: version))
         case 23: .offsetForLeaderEpoch(try OffsetForLeaderEpochResponse.decode(from: body, version: version))
         case 32: .describeConfigs(try DescribeConfigsResponse.decode(from: body, version: version))
         case 33: .alterConfigs(try AlterConfigsResponse.decode(from: body, version: version))
@@ -318,7 +318,7 @@ public enum AnyResponse: Hashable, Sendable {
         case 19: .createTopics(CreateTopicsResponse())
         case 20: .deleteTopics(DeleteTopicsResponse())
         case 21: .deleteRecords(DeleteRecordsResponse())
-        case 22: .initProducerId(InitProducerIdResponse())
+        case 22: .initProducerID(InitProducerIdResponse())
         case 23: .offsetForLeaderEpoch(OffsetForLeaderEpochResponse())
         case 32: .describeConfigs(DescribeConfigsResponse())
         case 33: .alterConfigs(AlterConfigsResponse())
@@ -356,7 +356,7 @@ public enum AnyResponse: Hashable, Sendable {
         case .createTopics(let message): try message.encode(into: &buffer, version: version)
         case .deleteTopics(let message): try message.encode(into: &buffer, version: version)
         case .deleteRecords(let message): try message.encode(into: &buffer, version: version)
-        case .initProducerId(let message): try message.encode(into: &buffer, version: version)
+        case .initProducerID(let message): try message.encode(into: &buffer, version: version)
         case .offsetForLeaderEpoch(let message): try message.encode(into: &buffer, version: version)
         case .describeConfigs(let message): try message.encode(into: &buffer, version: version)
         case .alterConfigs(let message): try message.encode(into: &buffer, version: version)

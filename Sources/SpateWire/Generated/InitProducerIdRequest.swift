@@ -5,7 +5,7 @@ public import NIOCore
 /// The InitProducerId request (API key 22), versions 0-5; flexible from v2.
 public struct InitProducerIdRequest: KafkaRequest {
     public typealias Response = InitProducerIdResponse
-    public static let apiKey: APIKey = .initProducerId
+    public static let apiKey: APIKey = .initProducerID
     public static let supportedVersions: ClosedRange<Int16> = 0...5
 
     /// The transactional id, or null if the producer is not transactional. (v0-5, nullable)

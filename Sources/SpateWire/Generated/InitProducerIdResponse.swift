@@ -4,7 +4,7 @@ public import NIOCore
 
 /// The InitProducerId response (API key 22), versions 0-5; flexible from v2.
 public struct InitProducerIdResponse: KafkaResponse {
-    public static let apiKey: APIKey = .initProducerId
+    public static let apiKey: APIKey = .initProducerID
     public static let supportedVersions: ClosedRange<Int16> = 0...5
 
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (v0-5, ignorable)
