@@ -84,6 +84,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SpateWireGenTests",
+            dependencies: ["spate-wire-gen"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "InteropTests",
             dependencies: [
                 "SpateWire", "SpateRecords", "SpateCompression",

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Enforces the layering in ../shared/STYLE.md §1: each library target may import only the modules listed for it.
+# The sans-IO targets (SpateRecords, SpateWire) import no NIOPosix, Logging or Foundation.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A allowed=(
+  [SpateRecords]="NIOCore CSpateCRC32C"
+  [SpateWire]="NIOCore SpateRecords"
+  [SpateCompression]="NIOCore SpateRecords CSpateZlib CSpateSnappy CSpateLZ4 CSpateZstd"
+)
+
+status=0
+for target in "${!allowed[@]}"; do
+  [ -d "Sources/$target" ] || continue
+  while IFS= read -r line; do
+    file=${line%%:*}
+    module=$(sed -E 's/^.*import[[:space:]]+([A-Za-z0-9_]+).*$/\1/' <<<"${line#*:}")
+    if ! grep -qw -- "$module" <<<"${allowed[$target]}"; then
+      echo "check-imports: $file imports $module, which $target may not use (allowed: ${allowed[$target]})" >&2
+      status=1
+    fi
+  done < <(grep -rHE '^[[:space:]]*(@_exported[[:space:]]+)?((public|package|internal|private|fileprivate)[[:space:]]+)?import[[:space:]]' "Sources/$target" --include='*.swift' | sed -E 's/:[0-9]+:/:/' || true)
+done
+[ $status -eq 0 ] && echo "check-imports: layering OK"
+exit $status
