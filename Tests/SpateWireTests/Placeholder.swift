@@ -1,6 +1,0 @@
-import Testing
-@testable import SpateWire
-
-@Suite struct PlaceholderTests {
-    @Test func builds() {}
-}
