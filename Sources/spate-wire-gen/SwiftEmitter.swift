@@ -229,7 +229,7 @@ struct SwiftEmitter {
         case .bool: return ["\(indent)buffer.writeKafkaBool(\(value))"]
         case .int8, .int16, .uint16, .int32, .int64: return ["\(indent)buffer.writeInteger(\(raw))"]
         case .float64: return ["\(indent)buffer.writeKafkaFloat64(\(value))"]
-        case .string: return ["\(indent)buffer.writeKafkaString(\(raw), compact: flexible)"]
+        case .string: return ["\(indent)try buffer.writeKafkaString(\(raw), compact: flexible)"]
         case .bytes: return ["\(indent)buffer.writeKafkaBytes(\(value), compact: flexible)"]
         case .records: return ["\(indent)buffer.writeKafkaBytes(\(value).buffer, compact: flexible)"]
         case .uuid: return ["\(indent)buffer.writeKafkaUUID(\(value))"]

@@ -121,7 +121,7 @@ import Testing
                 let seed = seeds[Int.random(in: 0..<seeds.count, using: &rng)]
                 var frame = ByteBuffer()
                 let header = RequestHeader(apiKey: seed.apiKey, apiVersion: seed.version, correlationID: 7, clientID: "fuzz")
-                header.encode(into: &frame)
+                try! header.encode(into: &frame)
                 frame.writeBytes(seed.body)
                 var bytes = Array(frame.readableBytesView)
                 if Bool.random(using: &rng) { bytes = Self.mutate(bytes, using: &rng) }

@@ -21,7 +21,7 @@ public struct RequestFrame: Hashable, Sendable {
     /// Encodes the frame with its size prefix.
     public func encode(into buffer: inout ByteBuffer) throws(WireError) {
         try FrameSplitter.writeFrame(into: &buffer) { (buffer) throws(WireError) in
-            self.header.encode(into: &buffer)
+            try self.header.encode(into: &buffer)
             try self.body.encode(into: &buffer, version: self.header.apiVersion)
         }
     }
@@ -37,7 +37,7 @@ extension KafkaRequest {
         }
         let header = RequestHeader(apiKey: Self.apiKey, apiVersion: version, correlationID: correlationID, clientID: clientID)
         try FrameSplitter.writeFrame(into: &buffer) { (buffer) throws(WireError) in
-            header.encode(into: &buffer)
+            try header.encode(into: &buffer)
             try self.encode(into: &buffer, version: version)
         }
     }

@@ -76,7 +76,7 @@ extension AlterConfigsRequest {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
             buffer.writeInteger(self.resourceType)
-            buffer.writeKafkaString(self.resourceName, compact: flexible)
+            try buffer.writeKafkaString(self.resourceName, compact: flexible)
             try buffer.writeKafkaArray(self.configs, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -122,9 +122,9 @@ extension AlterConfigsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             if let value = self.value {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -80,12 +80,12 @@ extension AlterConfigsResponse {
             let flexible = version >= 2
             buffer.writeInteger(self.errorCode.rawValue)
             if let value = self.errorMessage {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
             buffer.writeInteger(self.resourceType)
-            buffer.writeKafkaString(self.resourceName, compact: flexible)
+            try buffer.writeKafkaString(self.resourceName, compact: flexible)
             if version >= 2 {
                 let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)
                 tagged.write(into: &buffer)

@@ -26,10 +26,10 @@ public struct ApiVersionsRequest: KafkaRequest {
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 3
         if version >= 3 {
-            buffer.writeKafkaString(self.clientSoftwareName, compact: flexible)
+            try buffer.writeKafkaString(self.clientSoftwareName, compact: flexible)
         }
         if version >= 3 {
-            buffer.writeKafkaString(self.clientSoftwareVersion, compact: flexible)
+            try buffer.writeKafkaString(self.clientSoftwareVersion, compact: flexible)
         }
         if version >= 3 {
             let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

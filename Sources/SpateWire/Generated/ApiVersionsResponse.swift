@@ -192,7 +192,7 @@ extension ApiVersionsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             buffer.writeInteger(self.minVersion)
             buffer.writeInteger(self.maxVersion)
             let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)
@@ -235,7 +235,7 @@ extension ApiVersionsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             buffer.writeInteger(self.maxVersionLevel)
             buffer.writeInteger(self.minVersionLevel)
             let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

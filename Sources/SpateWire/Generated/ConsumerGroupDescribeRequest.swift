@@ -26,7 +26,7 @@ public struct ConsumerGroupDescribeRequest: KafkaRequest {
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = true
         try buffer.writeKafkaArray(self.groupIDs, compact: flexible) { (buffer, element) throws(WireError) in
-            buffer.writeKafkaString(element.rawValue, compact: flexible)
+            try buffer.writeKafkaString(element.rawValue, compact: flexible)
         }
         buffer.writeKafkaBool(self.includeAuthorizedOperations)
         let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

@@ -96,15 +96,15 @@ extension ConsumerGroupDescribeResponse {
             let flexible = true
             buffer.writeInteger(self.errorCode.rawValue)
             if let value = self.errorMessage {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
-            buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
-            buffer.writeKafkaString(self.groupState, compact: flexible)
+            try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.groupState, compact: flexible)
             buffer.writeInteger(self.groupEpoch)
             buffer.writeInteger(self.assignmentEpoch)
-            buffer.writeKafkaString(self.assignorName, compact: flexible)
+            try buffer.writeKafkaString(self.assignorName, compact: flexible)
             try buffer.writeKafkaArray(self.members, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -185,25 +185,25 @@ extension ConsumerGroupDescribeResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
             if let value = self.instanceID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
             if let value = self.rackID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
             buffer.writeInteger(self.memberEpoch)
-            buffer.writeKafkaString(self.clientID, compact: flexible)
-            buffer.writeKafkaString(self.clientHost, compact: flexible)
+            try buffer.writeKafkaString(self.clientID, compact: flexible)
+            try buffer.writeKafkaString(self.clientHost, compact: flexible)
             try buffer.writeKafkaArray(self.subscribedTopicNames, compact: flexible) { (buffer, element) throws(WireError) in
-                buffer.writeKafkaString(element.rawValue, compact: flexible)
+                try buffer.writeKafkaString(element.rawValue, compact: flexible)
             }
             if let value = self.subscribedTopicRegex {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -259,7 +259,7 @@ extension ConsumerGroupDescribeResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
             buffer.writeKafkaUUID(self.topicID)
-            buffer.writeKafkaString(self.topicName.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.topicName.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 buffer.writeInteger(element)
             }

@@ -57,30 +57,30 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequest {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = true
-        buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
-        buffer.writeKafkaString(self.memberID, compact: flexible)
+        try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+        try buffer.writeKafkaString(self.memberID, compact: flexible)
         buffer.writeInteger(self.memberEpoch)
         if let value = self.instanceID {
-            buffer.writeKafkaString(value, compact: flexible)
+            try buffer.writeKafkaString(value, compact: flexible)
         } else {
             buffer.writeNullKafkaString(compact: flexible)
         }
         if let value = self.rackID {
-            buffer.writeKafkaString(value, compact: flexible)
+            try buffer.writeKafkaString(value, compact: flexible)
         } else {
             buffer.writeNullKafkaString(compact: flexible)
         }
         buffer.writeInteger(self.rebalanceTimeoutMs)
         if let value = self.subscribedTopicNames {
             try buffer.writeKafkaArray(value, compact: flexible) { (buffer, element) throws(WireError) in
-                buffer.writeKafkaString(element.rawValue, compact: flexible)
+                try buffer.writeKafkaString(element.rawValue, compact: flexible)
             }
         } else {
             buffer.writeNullKafkaArray(compact: flexible)
         }
         if version >= 1 {
             if let value = self.subscribedTopicRegex {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -88,7 +88,7 @@ public struct ConsumerGroupHeartbeatRequest: KafkaRequest {
             throw WireError.unsupportedField(field: "ConsumerGroupHeartbeatRequest.SubscribedTopicRegex", version: version)
         }
         if let value = self.serverAssignor {
-            buffer.writeKafkaString(value, compact: flexible)
+            try buffer.writeKafkaString(value, compact: flexible)
         } else {
             buffer.writeNullKafkaString(compact: flexible)
         }

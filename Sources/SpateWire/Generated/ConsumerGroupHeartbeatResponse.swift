@@ -47,12 +47,12 @@ public struct ConsumerGroupHeartbeatResponse: KafkaResponse {
         buffer.writeInteger(self.throttleTimeMs)
         buffer.writeInteger(self.errorCode.rawValue)
         if let value = self.errorMessage {
-            buffer.writeKafkaString(value, compact: flexible)
+            try buffer.writeKafkaString(value, compact: flexible)
         } else {
             buffer.writeNullKafkaString(compact: flexible)
         }
         if let value = self.memberID {
-            buffer.writeKafkaString(value, compact: flexible)
+            try buffer.writeKafkaString(value, compact: flexible)
         } else {
             buffer.writeNullKafkaString(compact: flexible)
         }

@@ -81,7 +81,7 @@ extension CreatePartitionsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             buffer.writeInteger(self.count)
             if let value = self.assignments {
                 try buffer.writeKafkaArray(value, compact: flexible) { (buffer, element) throws(WireError) in

@@ -74,10 +74,10 @@ extension CreatePartitionsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             buffer.writeInteger(self.errorCode.rawValue)
             if let value = self.errorMessage {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

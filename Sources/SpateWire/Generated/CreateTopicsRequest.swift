@@ -95,7 +95,7 @@ extension CreateTopicsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 5
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             buffer.writeInteger(self.numPartitions)
             buffer.writeInteger(self.replicationFactor)
             try buffer.writeKafkaArray(self.assignments, compact: flexible) { (buffer, element) throws(WireError) in
@@ -195,9 +195,9 @@ extension CreateTopicsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 5
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             if let value = self.value {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

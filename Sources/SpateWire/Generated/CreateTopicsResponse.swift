@@ -98,14 +98,14 @@ extension CreateTopicsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 5
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             if version >= 7 {
                 buffer.writeKafkaUUID(self.topicID)
             }
             buffer.writeInteger(self.errorCode.rawValue)
             if version >= 1 {
                 if let value = self.errorMessage {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }
@@ -205,9 +205,9 @@ extension CreateTopicsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             if let value = self.value {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -22,7 +22,7 @@ public struct DeleteGroupsRequest: KafkaRequest {
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 2
         try buffer.writeKafkaArray(self.groupsNames, compact: flexible) { (buffer, element) throws(WireError) in
-            buffer.writeKafkaString(element.rawValue, compact: flexible)
+            try buffer.writeKafkaString(element.rawValue, compact: flexible)
         }
         if version >= 2 {
             let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

@@ -70,7 +70,7 @@ extension DeleteGroupsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
-            buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
             buffer.writeInteger(self.errorCode.rawValue)
             if version >= 2 {
                 let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

@@ -38,7 +38,7 @@ public struct DeleteTopicsRequest: KafkaRequest {
         }
         if version <= 5 {
             try buffer.writeKafkaArray(self.topicNames, compact: flexible) { (buffer, element) throws(WireError) in
-                buffer.writeKafkaString(element.rawValue, compact: flexible)
+                try buffer.writeKafkaString(element.rawValue, compact: flexible)
             }
         }
         buffer.writeInteger(self.timeoutMs)
@@ -92,7 +92,7 @@ extension DeleteTopicsRequest {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
             if let value = self.name {
-                buffer.writeKafkaString(value.rawValue, compact: flexible)
+                try buffer.writeKafkaString(value.rawValue, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

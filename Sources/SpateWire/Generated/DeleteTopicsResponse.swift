@@ -83,7 +83,7 @@ extension DeleteTopicsResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
             if let value = self.name {
-                buffer.writeKafkaString(value.rawValue, compact: flexible)
+                try buffer.writeKafkaString(value.rawValue, compact: flexible)
             } else if version >= 6 {
                 buffer.writeNullKafkaString(compact: flexible)
             } else {
@@ -95,7 +95,7 @@ extension DeleteTopicsResponse {
             buffer.writeInteger(self.errorCode.rawValue)
             if version >= 5 {
                 if let value = self.errorMessage {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }

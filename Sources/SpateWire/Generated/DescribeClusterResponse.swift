@@ -51,7 +51,7 @@ public struct DescribeClusterResponse: KafkaResponse {
         buffer.writeInteger(self.throttleTimeMs)
         buffer.writeInteger(self.errorCode.rawValue)
         if let value = self.errorMessage {
-            buffer.writeKafkaString(value, compact: flexible)
+            try buffer.writeKafkaString(value, compact: flexible)
         } else {
             buffer.writeNullKafkaString(compact: flexible)
         }
@@ -60,7 +60,7 @@ public struct DescribeClusterResponse: KafkaResponse {
         } else if self.endpointType != 1 {
             throw WireError.unsupportedField(field: "DescribeClusterResponse.EndpointType", version: version)
         }
-        buffer.writeKafkaString(self.clusterID, compact: flexible)
+        try buffer.writeKafkaString(self.clusterID, compact: flexible)
         buffer.writeInteger(self.controllerID.rawValue)
         try buffer.writeKafkaArray(self.brokers, compact: flexible) { (buffer, element) throws(WireError) in
             try element.encode(into: &buffer, version: version)
@@ -121,10 +121,10 @@ extension DescribeClusterResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
             buffer.writeInteger(self.brokerID.rawValue)
-            buffer.writeKafkaString(self.host, compact: flexible)
+            try buffer.writeKafkaString(self.host, compact: flexible)
             buffer.writeInteger(self.port)
             if let value = self.rack {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -94,10 +94,10 @@ extension DescribeConfigsRequest {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
             buffer.writeInteger(self.resourceType)
-            buffer.writeKafkaString(self.resourceName, compact: flexible)
+            try buffer.writeKafkaString(self.resourceName, compact: flexible)
             if let value = self.configurationKeys {
                 try buffer.writeKafkaArray(value, compact: flexible) { (buffer, element) throws(WireError) in
-                    buffer.writeKafkaString(element, compact: flexible)
+                    try buffer.writeKafkaString(element, compact: flexible)
                 }
             } else {
                 buffer.writeNullKafkaArray(compact: flexible)

@@ -84,12 +84,12 @@ extension DescribeConfigsResponse {
             let flexible = version >= 4
             buffer.writeInteger(self.errorCode.rawValue)
             if let value = self.errorMessage {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
             buffer.writeInteger(self.resourceType)
-            buffer.writeKafkaString(self.resourceName, compact: flexible)
+            try buffer.writeKafkaString(self.resourceName, compact: flexible)
             try buffer.writeKafkaArray(self.configs, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -165,9 +165,9 @@ extension DescribeConfigsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             if let value = self.value {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -191,7 +191,7 @@ extension DescribeConfigsResponse {
             }
             if version >= 3 {
                 if let value = self.documentation {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }
@@ -258,9 +258,9 @@ extension DescribeConfigsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             if let value = self.value {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

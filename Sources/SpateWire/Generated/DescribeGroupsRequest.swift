@@ -26,7 +26,7 @@ public struct DescribeGroupsRequest: KafkaRequest {
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 5
         try buffer.writeKafkaArray(self.groups, compact: flexible) { (buffer, element) throws(WireError) in
-            buffer.writeKafkaString(element.rawValue, compact: flexible)
+            try buffer.writeKafkaString(element.rawValue, compact: flexible)
         }
         if version >= 3 {
             buffer.writeKafkaBool(self.includeAuthorizedOperations)

@@ -95,10 +95,10 @@ extension DescribeGroupsResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 5
             buffer.writeInteger(self.errorCode.rawValue)
-            buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
-            buffer.writeKafkaString(self.groupState, compact: flexible)
-            buffer.writeKafkaString(self.protocolType, compact: flexible)
-            buffer.writeKafkaString(self.protocolData, compact: flexible)
+            try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.groupState, compact: flexible)
+            try buffer.writeKafkaString(self.protocolType, compact: flexible)
+            try buffer.writeKafkaString(self.protocolData, compact: flexible)
             try buffer.writeKafkaArray(self.members, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -171,16 +171,16 @@ extension DescribeGroupsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 5
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
             if version >= 4 {
                 if let value = self.groupInstanceID {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }
             }
-            buffer.writeKafkaString(self.clientID, compact: flexible)
-            buffer.writeKafkaString(self.clientHost, compact: flexible)
+            try buffer.writeKafkaString(self.clientID, compact: flexible)
+            try buffer.writeKafkaString(self.clientHost, compact: flexible)
             buffer.writeKafkaBytes(self.memberMetadata, compact: flexible)
             buffer.writeKafkaBytes(self.memberAssignment, compact: flexible)
             if version >= 5 {

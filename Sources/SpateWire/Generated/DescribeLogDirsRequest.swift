@@ -69,7 +69,7 @@ extension DescribeLogDirsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
-            buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 buffer.writeInteger(element)
             }

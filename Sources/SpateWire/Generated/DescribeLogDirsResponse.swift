@@ -93,7 +93,7 @@ extension DescribeLogDirsResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
             buffer.writeInteger(self.errorCode.rawValue)
-            buffer.writeKafkaString(self.logDir, compact: flexible)
+            try buffer.writeKafkaString(self.logDir, compact: flexible)
             try buffer.writeKafkaArray(self.topics, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -151,7 +151,7 @@ extension DescribeLogDirsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 2
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }

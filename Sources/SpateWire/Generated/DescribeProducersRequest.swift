@@ -61,7 +61,7 @@ extension DescribeProducersRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitionIndexes, compact: flexible) { (buffer, element) throws(WireError) in
                 buffer.writeInteger(element)
             }

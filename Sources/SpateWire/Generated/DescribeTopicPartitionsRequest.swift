@@ -74,7 +74,7 @@ extension DescribeTopicPartitionsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)
             tagged.write(into: &buffer)
         }
@@ -109,7 +109,7 @@ extension DescribeTopicPartitionsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.topicName.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.topicName.rawValue, compact: flexible)
             buffer.writeInteger(self.partitionIndex)
             let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)
             tagged.write(into: &buffer)

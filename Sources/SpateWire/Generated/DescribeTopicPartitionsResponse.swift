@@ -95,7 +95,7 @@ extension DescribeTopicPartitionsResponse {
             let flexible = true
             buffer.writeInteger(self.errorCode.rawValue)
             if let value = self.name {
-                buffer.writeKafkaString(value.rawValue, compact: flexible)
+                try buffer.writeKafkaString(value.rawValue, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -253,7 +253,7 @@ extension DescribeTopicPartitionsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.topicName.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.topicName.rawValue, compact: flexible)
             buffer.writeInteger(self.partitionIndex)
             let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)
             tagged.write(into: &buffer)

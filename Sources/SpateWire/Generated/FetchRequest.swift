@@ -95,14 +95,14 @@ public struct FetchRequest: KafkaRequest {
             throw WireError.unsupportedField(field: "FetchRequest.ForgottenTopicsData", version: version)
         }
         if version >= 11 {
-            buffer.writeKafkaString(self.rackID, compact: flexible)
+            try buffer.writeKafkaString(self.rackID, compact: flexible)
         }
         if version >= 12 {
             var tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)
             if version >= 12, self.clusterID != nil {
                 try tagged.add(tag: 0) { (buffer) throws(WireError) in
                     if let value = self.clusterID {
-                        buffer.writeKafkaString(value, compact: flexible)
+                        try buffer.writeKafkaString(value, compact: flexible)
                     } else {
                         buffer.writeNullKafkaString(compact: flexible)
                     }
@@ -228,7 +228,7 @@ extension FetchRequest {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 12
             if version <= 12 {
-                buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
+                try buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
             }
             if version >= 13 {
                 buffer.writeKafkaUUID(self.topicID)
@@ -380,7 +380,7 @@ extension FetchRequest {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 12
             if version <= 12 {
-                buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
+                try buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
             }
             if version >= 13 {
                 buffer.writeKafkaUUID(self.topicID)

@@ -122,7 +122,7 @@ extension FetchResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 12
             if version <= 12 {
-                buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
+                try buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
             }
             if version >= 13 {
                 buffer.writeKafkaUUID(self.topicID)
@@ -478,10 +478,10 @@ extension FetchResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
             buffer.writeInteger(self.nodeID.rawValue)
-            buffer.writeKafkaString(self.host, compact: flexible)
+            try buffer.writeKafkaString(self.host, compact: flexible)
             buffer.writeInteger(self.port)
             if let value = self.rack {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -30,7 +30,7 @@ public struct FindCoordinatorRequest: KafkaRequest {
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 3
         if version <= 3 {
-            buffer.writeKafkaString(self.key, compact: flexible)
+            try buffer.writeKafkaString(self.key, compact: flexible)
         } else if self.key != "" {
             throw WireError.unsupportedField(field: "FindCoordinatorRequest.Key", version: version)
         }
@@ -41,7 +41,7 @@ public struct FindCoordinatorRequest: KafkaRequest {
         }
         if version >= 4 {
             try buffer.writeKafkaArray(self.coordinatorKeys, compact: flexible) { (buffer, element) throws(WireError) in
-                buffer.writeKafkaString(element, compact: flexible)
+                try buffer.writeKafkaString(element, compact: flexible)
             }
         } else if self.coordinatorKeys != [] {
             throw WireError.unsupportedField(field: "FindCoordinatorRequest.CoordinatorKeys", version: version)

@@ -54,7 +54,7 @@ public struct FindCoordinatorResponse: KafkaResponse {
         }
         if (1...3).contains(version) {
             if let value = self.errorMessage {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -65,7 +65,7 @@ public struct FindCoordinatorResponse: KafkaResponse {
             throw WireError.unsupportedField(field: "FindCoordinatorResponse.NodeId", version: version)
         }
         if version <= 3 {
-            buffer.writeKafkaString(self.host, compact: flexible)
+            try buffer.writeKafkaString(self.host, compact: flexible)
         } else if self.host != "" {
             throw WireError.unsupportedField(field: "FindCoordinatorResponse.Host", version: version)
         }
@@ -158,13 +158,13 @@ extension FindCoordinatorResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.key, compact: flexible)
+            try buffer.writeKafkaString(self.key, compact: flexible)
             buffer.writeInteger(self.nodeID.rawValue)
-            buffer.writeKafkaString(self.host, compact: flexible)
+            try buffer.writeKafkaString(self.host, compact: flexible)
             buffer.writeInteger(self.port)
             buffer.writeInteger(self.errorCode.rawValue)
             if let value = self.errorMessage {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

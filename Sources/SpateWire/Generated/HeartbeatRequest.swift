@@ -33,12 +33,12 @@ public struct HeartbeatRequest: KafkaRequest {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 4
-        buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+        try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
         buffer.writeInteger(self.generationID)
-        buffer.writeKafkaString(self.memberID, compact: flexible)
+        try buffer.writeKafkaString(self.memberID, compact: flexible)
         if version >= 3 {
             if let value = self.groupInstanceID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -34,7 +34,7 @@ public struct InitProducerIdRequest: KafkaRequest {
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 2
         if let value = self.transactionalID {
-            buffer.writeKafkaString(value.rawValue, compact: flexible)
+            try buffer.writeKafkaString(value.rawValue, compact: flexible)
         } else {
             buffer.writeNullKafkaString(compact: flexible)
         }

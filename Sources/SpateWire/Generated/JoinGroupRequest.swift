@@ -49,28 +49,28 @@ public struct JoinGroupRequest: KafkaRequest {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 6
-        buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+        try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
         buffer.writeInteger(self.sessionTimeoutMs)
         if version >= 1 {
             buffer.writeInteger(self.rebalanceTimeoutMs)
         }
-        buffer.writeKafkaString(self.memberID, compact: flexible)
+        try buffer.writeKafkaString(self.memberID, compact: flexible)
         if version >= 5 {
             if let value = self.groupInstanceID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
         } else if self.groupInstanceID != nil {
             throw WireError.unsupportedField(field: "JoinGroupRequest.GroupInstanceId", version: version)
         }
-        buffer.writeKafkaString(self.protocolType, compact: flexible)
+        try buffer.writeKafkaString(self.protocolType, compact: flexible)
         try buffer.writeKafkaArray(self.protocols, compact: flexible) { (buffer, element) throws(WireError) in
             try element.encode(into: &buffer, version: version)
         }
         if version >= 8 {
             if let value = self.reason {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -129,7 +129,7 @@ extension JoinGroupRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 6
-            buffer.writeKafkaString(self.name, compact: flexible)
+            try buffer.writeKafkaString(self.name, compact: flexible)
             buffer.writeKafkaBytes(self.metadata, compact: flexible)
             if version >= 6 {
                 let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

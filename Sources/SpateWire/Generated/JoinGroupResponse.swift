@@ -59,25 +59,25 @@ public struct JoinGroupResponse: KafkaResponse {
         buffer.writeInteger(self.generationID)
         if version >= 7 {
             if let value = self.protocolType {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
         }
         if let value = self.protocolName {
-            buffer.writeKafkaString(value, compact: flexible)
+            try buffer.writeKafkaString(value, compact: flexible)
         } else if version >= 7 {
             buffer.writeNullKafkaString(compact: flexible)
         } else {
             throw WireError.nullNotAllowed(field: "JoinGroupResponse.ProtocolName", version: version)
         }
-        buffer.writeKafkaString(self.leader, compact: flexible)
+        try buffer.writeKafkaString(self.leader, compact: flexible)
         if version >= 9 {
             buffer.writeKafkaBool(self.skipAssignment)
         } else if self.skipAssignment != false {
             throw WireError.unsupportedField(field: "JoinGroupResponse.SkipAssignment", version: version)
         }
-        buffer.writeKafkaString(self.memberID, compact: flexible)
+        try buffer.writeKafkaString(self.memberID, compact: flexible)
         try buffer.writeKafkaArray(self.members, compact: flexible) { (buffer, element) throws(WireError) in
             try element.encode(into: &buffer, version: version)
         }
@@ -143,10 +143,10 @@ extension JoinGroupResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 6
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
             if version >= 5 {
                 if let value = self.groupInstanceID {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }

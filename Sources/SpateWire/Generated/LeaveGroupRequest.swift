@@ -29,9 +29,9 @@ public struct LeaveGroupRequest: KafkaRequest {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 4
-        buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+        try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
         if version <= 2 {
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
         } else if self.memberID != "" {
             throw WireError.unsupportedField(field: "LeaveGroupRequest.MemberId", version: version)
         }
@@ -93,15 +93,15 @@ extension LeaveGroupRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
             if let value = self.groupInstanceID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
             if version >= 5 {
                 if let value = self.reason {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }

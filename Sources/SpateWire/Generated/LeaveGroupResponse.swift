@@ -90,9 +90,9 @@ extension LeaveGroupResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
             if let value = self.groupInstanceID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -27,14 +27,14 @@ public struct ListGroupsRequest: KafkaRequest {
         let flexible = version >= 3
         if version >= 4 {
             try buffer.writeKafkaArray(self.statesFilter, compact: flexible) { (buffer, element) throws(WireError) in
-                buffer.writeKafkaString(element, compact: flexible)
+                try buffer.writeKafkaString(element, compact: flexible)
             }
         } else if self.statesFilter != [] {
             throw WireError.unsupportedField(field: "ListGroupsRequest.StatesFilter", version: version)
         }
         if version >= 5 {
             try buffer.writeKafkaArray(self.typesFilter, compact: flexible) { (buffer, element) throws(WireError) in
-                buffer.writeKafkaString(element, compact: flexible)
+                try buffer.writeKafkaString(element, compact: flexible)
             }
         } else if self.typesFilter != [] {
             throw WireError.unsupportedField(field: "ListGroupsRequest.TypesFilter", version: version)

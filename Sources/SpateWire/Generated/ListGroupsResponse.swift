@@ -88,13 +88,13 @@ extension ListGroupsResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 3
-            buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
-            buffer.writeKafkaString(self.protocolType, compact: flexible)
+            try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.protocolType, compact: flexible)
             if version >= 4 {
-                buffer.writeKafkaString(self.groupState, compact: flexible)
+                try buffer.writeKafkaString(self.groupState, compact: flexible)
             }
             if version >= 5 {
-                buffer.writeKafkaString(self.groupType, compact: flexible)
+                try buffer.writeKafkaString(self.groupType, compact: flexible)
             }
             if version >= 3 {
                 let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

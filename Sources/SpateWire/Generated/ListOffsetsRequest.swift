@@ -93,7 +93,7 @@ extension ListOffsetsRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 6
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }

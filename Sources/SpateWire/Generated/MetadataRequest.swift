@@ -114,7 +114,7 @@ extension MetadataRequest {
                 buffer.writeKafkaUUID(self.topicID)
             }
             if let value = self.name {
-                buffer.writeKafkaString(value.rawValue, compact: flexible)
+                try buffer.writeKafkaString(value.rawValue, compact: flexible)
             } else if version >= 10 {
                 buffer.writeNullKafkaString(compact: flexible)
             } else {

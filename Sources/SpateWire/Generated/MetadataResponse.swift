@@ -48,7 +48,7 @@ public struct MetadataResponse: KafkaResponse {
         }
         if version >= 2 {
             if let value = self.clusterID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -129,11 +129,11 @@ extension MetadataResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 9
             buffer.writeInteger(self.nodeID.rawValue)
-            buffer.writeKafkaString(self.host, compact: flexible)
+            try buffer.writeKafkaString(self.host, compact: flexible)
             buffer.writeInteger(self.port)
             if version >= 1 {
                 if let value = self.rack {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }
@@ -199,7 +199,7 @@ extension MetadataResponse {
             let flexible = version >= 9
             buffer.writeInteger(self.errorCode.rawValue)
             if let value = self.name {
-                buffer.writeKafkaString(value.rawValue, compact: flexible)
+                try buffer.writeKafkaString(value.rawValue, compact: flexible)
             } else if version >= 12 {
                 buffer.writeNullKafkaString(compact: flexible)
             } else {

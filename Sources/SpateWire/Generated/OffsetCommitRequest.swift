@@ -41,16 +41,16 @@ public struct OffsetCommitRequest: KafkaRequest {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 8
-        buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+        try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
         if version >= 1 {
             buffer.writeInteger(self.generationIDOrMemberEpoch)
         }
         if version >= 1 {
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
         }
         if version >= 7 {
             if let value = self.groupInstanceID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -117,7 +117,7 @@ extension OffsetCommitRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 8
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -185,7 +185,7 @@ extension OffsetCommitRequest {
                 throw WireError.unsupportedField(field: "OffsetCommitRequestPartition.CommitTimestamp", version: version)
             }
             if let value = self.committedMetadata {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -23,7 +23,7 @@ public struct OffsetDeleteRequest: KafkaRequest {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = false
-        buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+        try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
         try buffer.writeKafkaArray(self.topics, compact: flexible) { (buffer, element) throws(WireError) in
             try element.encode(into: &buffer, version: version)
         }
@@ -56,7 +56,7 @@ extension OffsetDeleteRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = false
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }

@@ -34,7 +34,7 @@ public struct OffsetFetchRequest: KafkaRequest {
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 6
         if version <= 7 {
-            buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
         } else if self.groupID != "" {
             throw WireError.unsupportedField(field: "OffsetFetchRequest.GroupId", version: version)
         }
@@ -120,7 +120,7 @@ extension OffsetFetchRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 6
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitionIndexes, compact: flexible) { (buffer, element) throws(WireError) in
                 buffer.writeInteger(element)
             }
@@ -173,10 +173,10 @@ extension OffsetFetchRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
             if version >= 9 {
                 if let value = self.memberID {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }
@@ -234,7 +234,7 @@ extension OffsetFetchRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitionIndexes, compact: flexible) { (buffer, element) throws(WireError) in
                 buffer.writeInteger(element)
             }

@@ -106,7 +106,7 @@ extension OffsetFetchResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 6
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -169,7 +169,7 @@ extension OffsetFetchResponse {
                 buffer.writeInteger(self.committedLeaderEpoch)
             }
             if let value = self.metadata {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -222,7 +222,7 @@ extension OffsetFetchResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.topics, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -265,7 +265,7 @@ extension OffsetFetchResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -322,7 +322,7 @@ extension OffsetFetchResponse {
             buffer.writeInteger(self.committedOffset)
             buffer.writeInteger(self.committedLeaderEpoch)
             if let value = self.metadata {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -75,7 +75,7 @@ extension OffsetForLeaderEpochRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
-            buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.topic.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitions, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }

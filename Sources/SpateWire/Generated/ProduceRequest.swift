@@ -36,7 +36,7 @@ public struct ProduceRequest: KafkaRequest {
         let flexible = version >= 9
         if version >= 3 {
             if let value = self.transactionalID {
-                buffer.writeKafkaString(value.rawValue, compact: flexible)
+                try buffer.writeKafkaString(value.rawValue, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -94,7 +94,7 @@ extension ProduceRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 9
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitionData, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }

@@ -94,7 +94,7 @@ extension ProduceResponse {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 9
-            buffer.writeKafkaString(self.name.rawValue, compact: flexible)
+            try buffer.writeKafkaString(self.name.rawValue, compact: flexible)
             try buffer.writeKafkaArray(self.partitionResponses, compact: flexible) { (buffer, element) throws(WireError) in
                 try element.encode(into: &buffer, version: version)
             }
@@ -179,7 +179,7 @@ extension ProduceResponse {
             }
             if version >= 8 {
                 if let value = self.errorMessage {
-                    buffer.writeKafkaString(value, compact: flexible)
+                    try buffer.writeKafkaString(value, compact: flexible)
                 } else {
                     buffer.writeNullKafkaString(compact: flexible)
                 }
@@ -252,7 +252,7 @@ extension ProduceResponse {
             let flexible = version >= 9
             buffer.writeInteger(self.batchIndex)
             if let value = self.batchIndexErrorMessage {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -339,10 +339,10 @@ extension ProduceResponse {
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = true
             buffer.writeInteger(self.nodeID.rawValue)
-            buffer.writeKafkaString(self.host, compact: flexible)
+            try buffer.writeKafkaString(self.host, compact: flexible)
             buffer.writeInteger(self.port)
             if let value = self.rack {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

@@ -45,12 +45,12 @@ public struct SyncGroupRequest: KafkaRequest {
 
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
         let flexible = version >= 4
-        buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
+        try buffer.writeKafkaString(self.groupID.rawValue, compact: flexible)
         buffer.writeInteger(self.generationID)
-        buffer.writeKafkaString(self.memberID, compact: flexible)
+        try buffer.writeKafkaString(self.memberID, compact: flexible)
         if version >= 3 {
             if let value = self.groupInstanceID {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -59,14 +59,14 @@ public struct SyncGroupRequest: KafkaRequest {
         }
         if version >= 5 {
             if let value = self.protocolType {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
         }
         if version >= 5 {
             if let value = self.protocolName {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
@@ -127,7 +127,7 @@ extension SyncGroupRequest {
 
         public func encode(into buffer: inout ByteBuffer, version: Int16) throws(WireError) {
             let flexible = version >= 4
-            buffer.writeKafkaString(self.memberID, compact: flexible)
+            try buffer.writeKafkaString(self.memberID, compact: flexible)
             buffer.writeKafkaBytes(self.assignment, compact: flexible)
             if version >= 4 {
                 let tagged = TaggedFieldsWriter(unknown: self.unknownTaggedFields)

@@ -42,14 +42,14 @@ public struct SyncGroupResponse: KafkaResponse {
         buffer.writeInteger(self.errorCode.rawValue)
         if version >= 5 {
             if let value = self.protocolType {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }
         }
         if version >= 5 {
             if let value = self.protocolName {
-                buffer.writeKafkaString(value, compact: flexible)
+                try buffer.writeKafkaString(value, compact: flexible)
             } else {
                 buffer.writeNullKafkaString(compact: flexible)
             }

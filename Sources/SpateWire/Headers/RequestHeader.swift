@@ -60,12 +60,13 @@ public struct RequestHeader: Hashable, Sendable {
     }
 
     /// Writes the header in the version its API and version call for.
-    public func encode(into buffer: inout ByteBuffer) {
+    /// - Throws: ``WireError/invalidLength(_:)`` for a client ID longer than 32,767 bytes.
+    public func encode(into buffer: inout ByteBuffer) throws(WireError) {
         buffer.writeInteger(self.apiKey.rawValue)
         buffer.writeInteger(self.apiVersion)
         buffer.writeInteger(self.correlationID)
         if let clientID = self.clientID {
-            buffer.writeKafkaString(clientID, compact: false)
+            try buffer.writeKafkaString(clientID, compact: false)
         } else {
             buffer.writeNullKafkaString(compact: false)
         }

@@ -109,12 +109,15 @@ extension ByteBuffer {
         return string
     }
 
-    public mutating func writeKafkaString(_ value: String, compact: Bool) {
+    /// Writes a non-null string.
+    /// - Throws: ``WireError/invalidLength(_:)`` when a classic (int16-length) string is longer than 32,767 bytes.
+    public mutating func writeKafkaString(_ value: String, compact: Bool) throws(WireError) {
         let length = value.utf8.count
         if compact {
             self.writeUnsignedVarInt(UInt32(length + 1))
         } else {
-            self.writeInteger(Int16(truncatingIfNeeded: length))
+            guard length <= Int16.max else { throw .invalidLength(length) }
+            self.writeInteger(Int16(length))
         }
         self.writeString(value)
     }
