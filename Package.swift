@@ -16,10 +16,13 @@ let package = Package(
         .library(name: "SpateRecords", targets: ["SpateRecords"]),
         .library(name: "SpateWire", targets: ["SpateWire"]),
         .library(name: "SpateCompression", targets: ["SpateCompression"]),
+        .library(name: "SpateStorage", targets: ["SpateStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // MARK: C shims
@@ -51,6 +54,18 @@ let package = Package(
             dependencies: [
                 "SpateRecords", "CSpateZlib", "CSpateSnappy", "CSpateLZ4", "CSpateZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "SpateStorage",
+            dependencies: [
+                "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -96,6 +111,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["Scripts"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpateStorageTests",
+            dependencies: [
+                "SpateStorage", "SpateRecords", "SpateCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
