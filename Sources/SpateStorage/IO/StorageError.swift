@@ -2,7 +2,7 @@
 /// stays readable and consistent (no partial batch is ever visible).
 public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Base: Hashable, Sendable { case io, noSpace, notFound, corrupt, closed, invalidArgument, recordTooLarge }
+        enum Base: Hashable, Sendable { case io, noSpace, notFound, corrupt, closed, invalidArgument, recordTooLarge, offsetOutOfRange }
         let base: Base
         private init(_ base: Base) { self.base = base }
         /// An I/O error from the operating system.
@@ -19,6 +19,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(.invalidArgument)
         /// A batch is larger than the segment can hold.
         public static let recordTooLarge = Code(.recordTooLarge)
+        /// A read asked for an offset below the log start or above the log end (`OFFSET_OUT_OF_RANGE`).
+        public static let offsetOutOfRange = Code(.offsetOutOfRange)
         public var description: String { "\(self.base)" }
     }
 

@@ -1,0 +1,349 @@
+import Logging
+import NIOCore
+import SpateRecords
+
+/// One segment of a partition's log: `<20-digit base offset>.log` holding v2 batches exactly as appended, with its
+/// sparse `.index` and `.timeindex`. Not thread-safe: its ``PartitionLog`` serialises access.
+final class LogSegment {
+    let baseOffset: Int64
+    let directory: String
+    let log: any SegmentFile
+    private let offsetIndexFile: any SegmentFile
+    private let timeIndexFile: any SegmentFile
+    private let indexIntervalBytes: Int
+    private let maxIndexBytes: Int
+
+    /// Loaded on first use (start-up after a clean shutdown does not read index files).
+    private var loadedOffsetIndex: OffsetIndex?
+    private var loadedTimeIndex: TimeIndex?
+
+    /// Bytes of whole batches in the log file. Readers never see past it, so a failed write is never visible.
+    private(set) var size: Int64
+    /// One past the last offset in the segment (the base offset when empty). Known once the tail has been read.
+    private(set) var nextOffset: Int64
+    /// The largest timestamp in the segment and the offset of the batch holding it (-1 when unknown or empty).
+    private(set) var maxTimestamp: Int64 = -1
+    private(set) var offsetOfMaxTimestamp: Int64 = -1
+    /// The max timestamp of the first batch, which `segment.ms` counts from (Kafka's rolling-based timestamp).
+    private(set) var rollingBasedTimestamp: Int64?
+    /// When the segment was created (milliseconds), for `segment.ms` when its first batch has no timestamp.
+    let createdMs: Int64
+    private var bytesSinceLastIndexEntry = 0
+    /// Whether the tail (next offset, max timestamp) has been computed.
+    private var tailLoaded: Bool
+
+    static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
+        let digits = String(baseOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
+    }
+
+    /// The base offset encoded in a segment file name, if it is one.
+    static func baseOffset(fromFileName name: String, suffix: String = ".log") -> Int64? {
+        guard name.hasSuffix(suffix), name.count == 20 + suffix.count else { return nil }
+        return Int64(name.prefix(20))
+    }
+
+    private init(
+        baseOffset: Int64, directory: String, log: any SegmentFile, offsetIndexFile: any SegmentFile,
+        timeIndexFile: any SegmentFile, config: LogConfig, size: Int64, createdMs: Int64, isNew: Bool
+    ) {
+        self.baseOffset = baseOffset
+        self.directory = directory
+        self.log = log
+        self.offsetIndexFile = offsetIndexFile
+        self.timeIndexFile = timeIndexFile
+        self.indexIntervalBytes = config.indexIntervalBytes
+        self.maxIndexBytes = config.segmentIndexBytes
+        self.size = size
+        self.nextOffset = baseOffset
+        self.createdMs = createdMs
+        self.tailLoaded = isNew
+        if isNew {
+            self.loadedOffsetIndex = OffsetIndex(baseOffset: baseOffset, file: offsetIndexFile, maxIndexBytes: config.segmentIndexBytes)
+            self.loadedTimeIndex = TimeIndex(baseOffset: baseOffset, file: timeIndexFile, maxIndexBytes: config.segmentIndexBytes)
+        }
+    }
+
+    /// Creates an empty segment (and its files; any stale ones are emptied).
+    static func create(
+        fileSystem: any StorageFileSystem, directory: String, baseOffset: Int64, config: LogConfig, nowMs: Int64
+    ) throws(StorageError) -> LogSegment {
+        let log = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".log")), create: true)
+        let index = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".index")), create: true)
+        let timeIndex = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".timeindex")), create: true)
+        try log.truncate(to: 0)
+        try index.truncate(to: 0)
+        try timeIndex.truncate(to: 0)
+        return LogSegment(
+            baseOffset: baseOffset, directory: directory, log: log, offsetIndexFile: index, timeIndexFile: timeIndex,
+            config: config, size: 0, createdMs: nowMs, isNew: true)
+    }
+
+    /// Opens an existing segment without reading it: its size comes from the file system, its indexes load on use.
+    static func open(
+        fileSystem: any StorageFileSystem, directory: String, baseOffset: Int64, config: LogConfig, nowMs: Int64
+    ) throws(StorageError) -> LogSegment {
+        let log = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".log")), create: false)
+        let index = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".index")), create: true)
+        let timeIndex = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".timeindex")), create: true)
+        return LogSegment(
+            baseOffset: baseOffset, directory: directory, log: log, offsetIndexFile: index, timeIndexFile: timeIndex,
+            config: config, size: try log.size(), createdMs: nowMs, isNew: false)
+    }
+
+    // MARK: Indexes
+
+    /// The offset index, loading it (and rebuilding it from the log if it fails its sanity check) on first use.
+    private func offsetIndex() throws(StorageError) -> OffsetIndex {
+        if let index = self.loadedOffsetIndex { return index }
+        var index = OffsetIndex(baseOffset: self.baseOffset, file: self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
+        var time = TimeIndex(baseOffset: self.baseOffset, file: self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
+        if try index.load(logSize: self.size), try time.load(maxOffset: Int64.max) {
+            self.loadedOffsetIndex = index
+            self.loadedTimeIndex = time
+            return index
+        }
+        try self.rebuildIndexes()
+        return self.loadedOffsetIndex!
+    }
+
+    private func timeIndex() throws(StorageError) -> TimeIndex {
+        _ = try self.offsetIndex()
+        return self.loadedTimeIndex!
+    }
+
+    /// Discards both indexes and rebuilds them by scanning the log, which must be valid up to ``size``.
+    func rebuildIndexes() throws(StorageError) {
+        var index = OffsetIndex(baseOffset: self.baseOffset, file: self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
+        var time = TimeIndex(baseOffset: self.baseOffset, file: self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
+        try index.reset()
+        try time.reset()
+        var scanner = BatchScanner(file: self.log, from: 0, end: self.size)
+        var sinceLast = 0
+        var maxTimestamp: Int64 = -1
+        var offsetOfMax: Int64 = -1
+        var next = self.baseOffset
+        var first: Int64?
+        while let header = try scanner.nextHeader() {
+            if first == nil { first = header.maxTimestamp }
+            if header.maxTimestamp > maxTimestamp {
+                maxTimestamp = header.maxTimestamp
+                offsetOfMax = header.lastOffset
+            }
+            if sinceLast > self.indexIntervalBytes {
+                try index.append(offset: header.lastOffset, position: header.position)
+                try time.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMax)
+                sinceLast = 0
+            }
+            sinceLast += header.size
+            next = header.nextOffset
+        }
+        if maxTimestamp >= 0 { try time.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMax) }
+        self.loadedOffsetIndex = index
+        self.loadedTimeIndex = time
+        self.bytesSinceLastIndexEntry = sinceLast
+        self.nextOffset = next
+        self.maxTimestamp = maxTimestamp
+        self.offsetOfMaxTimestamp = offsetOfMax
+        self.rollingBasedTimestamp = first
+        self.tailLoaded = true
+    }
+
+    /// Computes the next offset and max timestamp by scanning from the last index entry (cheap: at most an index
+    /// interval of log). Needed for the active segment after a clean start.
+    func loadTail() throws(StorageError) {
+        guard !self.tailLoaded else { return }
+        let index = try self.offsetIndex()
+        guard !self.tailLoaded else { return }  // loading may have rebuilt everything
+        let time = try self.timeIndex()
+        let start = index.lookup(offset: Int64.max)
+        var scanner = BatchScanner(file: self.log, from: start.position, end: self.size)
+        var next = self.baseOffset
+        var sinceLast = 0
+        self.maxTimestamp = time.lastEntry?.timestamp ?? -1
+        self.offsetOfMaxTimestamp = time.lastEntry?.offset ?? -1
+        while let header = try scanner.nextHeader() {
+            if header.maxTimestamp > self.maxTimestamp {
+                self.maxTimestamp = header.maxTimestamp
+                self.offsetOfMaxTimestamp = header.lastOffset
+            }
+            sinceLast += header.size
+            next = header.nextOffset
+        }
+        if self.size > 0 {
+            var first = BatchScanner(file: self.log, from: 0, end: self.size)
+            self.rollingBasedTimestamp = try first.nextHeader()?.maxTimestamp
+        }
+        self.nextOffset = next
+        self.bytesSinceLastIndexEntry = sinceLast
+        self.tailLoaded = true
+    }
+
+    var isIndexFull: Bool {
+        (self.loadedOffsetIndex?.isFull ?? false) || (self.loadedTimeIndex?.isFull ?? false)
+    }
+
+    // MARK: Append
+
+    /// Appends stamped batches (one contiguous buffer) in one write, then indexes them. On a write failure the file
+    /// is cut back so that no partial batch remains and the segment is unchanged.
+    func append(_ batches: ByteBuffer, headers: [StoredBatchHeader]) throws(StorageError) {
+        try self.loadTail()
+        let start = self.size
+        do {
+            try self.log.write(batches, at: start)
+        } catch {
+            try? self.log.truncate(to: start)
+            throw error
+        }
+        self.size = start + Int64(batches.readableBytes)
+        var index = try self.offsetIndex()
+        var time = try self.timeIndex()
+        defer {
+            self.loadedOffsetIndex = index
+            self.loadedTimeIndex = time
+        }
+        for header in headers {
+            let position = start + header.position
+            if self.rollingBasedTimestamp == nil { self.rollingBasedTimestamp = header.maxTimestamp }
+            if header.maxTimestamp > self.maxTimestamp {
+                self.maxTimestamp = header.maxTimestamp
+                self.offsetOfMaxTimestamp = header.lastOffset
+            }
+            if self.bytesSinceLastIndexEntry > self.indexIntervalBytes {
+                try index.append(offset: header.lastOffset, position: position)
+                try time.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
+                self.bytesSinceLastIndexEntry = 0
+            }
+            self.bytesSinceLastIndexEntry += header.size
+            self.nextOffset = header.nextOffset
+        }
+    }
+
+    /// Called when the segment stops being the active one: records its max timestamp in the time index so that
+    /// time-based retention and lookups need not scan it.
+    func onBecomeInactive() throws(StorageError) {
+        try self.loadTail()
+        guard self.maxTimestamp >= 0 else { return }
+        var time = try self.timeIndex()
+        try time.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
+        self.loadedTimeIndex = time
+    }
+
+    /// The largest timestamp in the segment, from the time index (no log scan) unless the tail is already known.
+    func largestTimestamp() throws(StorageError) -> Int64 {
+        if self.tailLoaded { return self.maxTimestamp }
+        return try self.timeIndex().lastEntry?.timestamp ?? -1
+    }
+
+    // MARK: Read
+
+    /// The header of the first batch whose last offset is at or above `offset`, if any.
+    func findBatch(containing offset: Int64) throws(StorageError) -> StoredBatchHeader? {
+        let start = try self.offsetIndex().lookup(offset: offset)
+        var scanner = BatchScanner(file: self.log, from: start.position, end: self.size)
+        while let header = try scanner.nextHeader() {
+            if header.lastOffset >= offset { return header }
+        }
+        return nil
+    }
+
+    /// The byte range to serve for a fetch from `offset`: from the start of the batch holding it, at most `maxBytes`
+    /// (but at least that whole first batch when `minOneBatch`), never past `maxPosition`.
+    func readRange(from offset: Int64, maxBytes: Int, maxPosition: Int64, minOneBatch: Bool)
+        throws(StorageError) -> (position: Int64, length: Int, firstBatch: StoredBatchHeader)?
+    {
+        guard let first = try self.findBatch(containing: offset), first.position < maxPosition else { return nil }
+        let available = maxPosition - first.position
+        let wanted = minOneBatch ? max(maxBytes, first.size) : maxBytes
+        let length = Int(min(Int64(wanted), available))
+        guard length > 0 else { return nil }
+        return (first.position, length, first)
+    }
+
+    /// The first record at or after `timestamp`: its offset and timestamp. Compressed batches are decompressed with
+    /// `compressor` to find the record inside them.
+    func findRecord(atOrAfter timestamp: Int64, from startOffset: Int64, compressor: (any RecordsCompressor)?)
+        throws(StorageError) -> (offset: Int64, timestamp: Int64)?
+    {
+        let scanFrom = max(try self.timeIndex().lookup(timestamp: timestamp), startOffset)
+        let position = try self.offsetIndex().lookup(offset: scanFrom).position
+        var scanner = BatchScanner(file: self.log, from: position, end: self.size)
+        while let (header, batch) = try scanner.nextBatch() {
+            guard header.maxTimestamp >= timestamp, header.lastOffset >= startOffset else { continue }
+            let records: [Record]
+            do {
+                records = try batch.records(using: compressor, maxDecompressedSize: 64 << 20)
+            } catch {
+                throw StorageError(.corrupt, "cannot read records at offset \(header.baseOffset): \(error)")
+            }
+            for record in records where record.offset >= startOffset && record.timestamp >= timestamp {
+                return (record.offset, record.timestamp)
+            }
+        }
+        return nil
+    }
+
+    // MARK: Recovery and truncation
+
+    /// Validates every batch (length, magic, CRC) and rebuilds the indexes. Cuts the log at the first invalid
+    /// batch and returns the number of bytes dropped (0 when the segment was intact).
+    func recover() throws(StorageError) -> Int64 {
+        var scanner = BatchScanner(file: self.log, from: 0, end: try self.log.size())
+        var validEnd: Int64 = 0
+        do {
+            while let (header, _) = try scanner.nextBatch() {
+                validEnd = header.position + Int64(header.size)
+            }
+        } catch where error.code == .corrupt {
+            // Stop at the first batch that does not validate; everything from it on is dropped.
+        }
+        let fileSize = try self.log.size()
+        let dropped = fileSize - validEnd
+        if dropped > 0 { try self.log.truncate(to: validEnd) }
+        self.size = validEnd
+        try self.rebuildIndexes()
+        return dropped
+    }
+
+    /// Removes every batch at or after `offset` (the batch holding `offset` goes too, so cut on batch boundaries).
+    func truncate(to offset: Int64) throws(StorageError) -> Int64 {
+        guard let header = try self.findBatch(containing: offset) else { return 0 }
+        let cut = header.baseOffset >= offset ? header.position : header.position + Int64(header.size)
+        let dropped = self.size - cut
+        try self.log.truncate(to: cut)
+        self.size = cut
+        try self.rebuildIndexes()
+        return dropped
+    }
+
+    // MARK: Lifecycle
+
+    func flush() throws(StorageError) {
+        try self.log.sync()
+        try self.offsetIndexFile.sync()
+        try self.timeIndexFile.sync()
+    }
+
+    func close() {
+        try? self.log.close()
+        try? self.offsetIndexFile.close()
+        try? self.timeIndexFile.close()
+    }
+
+    /// The suffixes of the files a segment owns.
+    static let suffixes = [".log", ".index", ".timeindex"]
+
+    /// Renames the segment's files to `*.deleted` (they are removed later) and closes them.
+    func markDeleted(fileSystem: any StorageFileSystem) throws(StorageError) -> [String] {
+        self.close()
+        var renamed: [String] = []
+        for suffix in Self.suffixes {
+            let path = joinPath(self.directory, Self.fileName(self.baseOffset, suffix))
+            guard fileSystem.fileExists(path) else { continue }
+            try fileSystem.rename(path, to: path + ".deleted")
+            renamed.append(path + ".deleted")
+        }
+        return renamed
+    }
+}

@@ -1,0 +1,584 @@
+public import Logging
+public import NIOCore
+import NIOConcurrencyHelpers
+public import SpateRecords
+
+/// What an append did.
+public struct AppendResult: Sendable, Hashable {
+    /// The offset given to the first record, and to the last.
+    public var firstOffset: Int64
+    public var lastOffset: Int64
+    /// The largest timestamp appended (after LogAppendTime stamping), and the broker time used for LogAppendTime
+    /// (-1 for CreateTime topics).
+    public var maxTimestamp: Int64
+    public var logAppendTime: Int64
+    public var logStartOffset: Int64
+    public var batchCount: Int
+    public var recordCount: Int
+    public var byteCount: Int
+}
+
+/// Bytes to serve for a fetch: a range of one segment file, suitable for `sendfile`.
+public struct FetchSlice: @unchecked Sendable {
+    /// The segment's log file (kept open while the slice lives, even if the segment is deleted meanwhile).
+    public let file: any SegmentFile
+    public let position: Int64
+    public let length: Int
+    /// The base offset of the first batch in the range.
+    public let firstBatchOffset: Int64
+
+    /// Reads the range (for TLS connections and tests; plaintext connections send the file range directly).
+    public func readBytes() throws -> ByteBuffer {
+        try self.file.read(at: self.position, length: self.length)
+    }
+}
+
+/// A partition's log: an ordered, durable sequence of record batches in segment files, in Kafka's layout.
+///
+/// Thread-safe (one lock); every method is synchronous and does file I/O, so call it from the storage thread pool
+/// (``StorageIO``), never from an event loop. `fsync` runs outside the lock (see ``flush(nowMs:)``) so appends and
+/// reads continue while a flush is in progress.
+public final class PartitionLog: @unchecked Sendable {
+    public let topicPartition: TopicPartition
+    public let directory: String
+    let fileSystem: any StorageFileSystem
+    let compressor: (any RecordsCompressor)?
+    let logger: Logger
+
+    private let lock = NIOLock()
+    private var _config: LogConfig
+    /// Sorted by base offset; never empty; the last one is active.
+    private var segments: [LogSegment]
+    private var _logStartOffset: Int64
+    /// Everything below this offset is fsynced.
+    private var _recoveryPoint: Int64
+    private var unflushedMessages: Int64 = 0
+    private var lastFlushMs: Int64
+    private var epochs: LeaderEpochCache
+    private var pendingDeletes: [(path: String, dueMs: Int64)] = []
+    private var isClosed = false
+
+    private init(
+        topicPartition: TopicPartition, directory: String, fileSystem: any StorageFileSystem,
+        compressor: (any RecordsCompressor)?, logger: Logger, config: LogConfig, segments: [LogSegment],
+        logStartOffset: Int64, recoveryPoint: Int64, epochs: LeaderEpochCache, nowMs: Int64
+    ) {
+        self.topicPartition = topicPartition
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.compressor = compressor
+        self.logger = logger
+        self._config = config
+        self.segments = segments
+        self._logStartOffset = logStartOffset
+        self._recoveryPoint = recoveryPoint
+        self.epochs = epochs
+        self.lastFlushMs = nowMs
+    }
+
+    // MARK: Opening and recovery
+
+    /// Opens (or creates) the log in `directory`.
+    ///
+    /// After a clean shutdown nothing is scanned: segments open lazily and only the active segment's tail is read.
+    /// After a crash, every segment from the one holding `recoveryPoint` on is validated batch by batch (length,
+    /// magic, CRC-32C); the log is cut at the first invalid batch (logged with the offsets and bytes dropped), later
+    /// segments are removed, and indexes are rebuilt.
+    public static func open(
+        directory: String, topicPartition: TopicPartition, config: LogConfig, fileSystem: any StorageFileSystem,
+        compressor: (any RecordsCompressor)?, recoveryPoint: Int64, logStartOffset: Int64,
+        hadCleanShutdown: Bool, nowMs: Int64, logger: Logger
+    ) throws -> PartitionLog {
+        try config.validate()
+        var logger = logger
+        logger[metadataKey: LogKey.topic] = "\(topicPartition.topic)"
+        logger[metadataKey: LogKey.partition] = "\(topicPartition.partition)"
+        if !fileSystem.fileExists(directory) {
+            try fileSystem.createDirectory(directory)
+            try fileSystem.syncDirectory(parentDirectory(of: directory))
+        }
+        // Leftovers of interrupted operations: deletions finish, temporary and half-cleaned files go.
+        var bases: [Int64] = []
+        for name in try fileSystem.contentsOfDirectory(directory) {
+            let path = joinPath(directory, name)
+            if name.hasSuffix(".deleted") || name.hasSuffix(".cleaned") || name.hasSuffix(".tmp") {
+                try fileSystem.remove(path)
+            } else if name.hasSuffix(".swap") {
+                try fileSystem.rename(path, to: String(path.dropLast(".swap".count)))
+                if let base = LogSegment.baseOffset(fromFileName: String(name.dropLast(".swap".count))) {
+                    bases.append(base)
+                }
+            } else if let base = LogSegment.baseOffset(fromFileName: name) {
+                bases.append(base)
+            }
+        }
+        bases = Array(Set(bases)).sorted()
+        var segments: [LogSegment] = []
+        for base in bases {
+            segments.append(
+                try LogSegment.open(fileSystem: fileSystem, directory: directory, baseOffset: base, config: config, nowMs: nowMs))
+        }
+        if segments.isEmpty {
+            segments.append(
+                try LogSegment.create(
+                    fileSystem: fileSystem, directory: directory, baseOffset: max(0, logStartOffset), config: config,
+                    nowMs: nowMs))
+            try fileSystem.syncDirectory(directory)
+        }
+
+        var recoveryPoint = recoveryPoint
+        if hadCleanShutdown {
+            try segments.last!.loadTail()
+        } else {
+            let startIndex = segments.lastIndex { $0.baseOffset <= recoveryPoint } ?? 0
+            var index = startIndex
+            while index < segments.count {
+                let segment = segments[index]
+                let dropped = try segment.recover()
+                if dropped > 0 {
+                    logger.warning(
+                        "Truncated a torn or corrupt log tail during recovery",
+                        metadata: [
+                            "spate.segment": "\(segment.baseOffset)", "spate.valid_end_offset": "\(segment.nextOffset)",
+                            "spate.bytes_dropped": "\(dropped)",
+                        ])
+                    // Nothing after a corrupt batch can be trusted: later segments go.
+                    for later in segments[(index + 1)...] {
+                        logger.warning(
+                            "Removed a segment after a corrupt one", metadata: ["spate.segment": "\(later.baseOffset)"])
+                        _ = try later.markDeleted(fileSystem: fileSystem)
+                    }
+                    segments.removeSubrange((index + 1)...)
+                    break
+                }
+                index += 1
+            }
+            // An empty trailing segment left by a crash right after a roll is fine; an empty segment in the middle
+            // cannot occur because rolls create the next segment only at the end.
+            recoveryPoint = min(recoveryPoint, segments.last!.nextOffset)
+            if let first = segments.first, recoveryPoint < first.baseOffset { recoveryPoint = first.baseOffset }
+        }
+        let logEnd = segments.last!.nextOffset
+        let start = min(max(logStartOffset, segments.first!.baseOffset), logEnd)
+
+        var epochs = LeaderEpochCache()
+        if let bytes = try fileSystem.readWholeFile(joinPath(directory, LeaderEpochCache.fileName)) {
+            if let parsed = LeaderEpochCache(parsing: bytes) {
+                epochs = parsed
+            } else {
+                logger.warning("Ignored a malformed leader-epoch-checkpoint")
+            }
+        }
+        epochs.truncateFromEnd(logEnd + 1)
+
+        let log = PartitionLog(
+            topicPartition: topicPartition, directory: directory, fileSystem: fileSystem, compressor: compressor,
+            logger: logger, config: config, segments: segments, logStartOffset: start,
+            recoveryPoint: hadCleanShutdown ? logEnd : recoveryPoint, epochs: epochs, nowMs: nowMs)
+        logger.debug(
+            "Opened partition log",
+            metadata: [
+                "spate.log_start_offset": "\(start)", "spate.log_end_offset": "\(logEnd)",
+                "spate.segments": "\(segments.count)", "spate.clean_shutdown": "\(hadCleanShutdown)",
+            ])
+        return log
+    }
+
+    // MARK: State
+
+    public var config: LogConfig {
+        get { self.lock.withLock { self._config } }
+        set { self.lock.withLock { self._config = newValue } }
+    }
+
+    /// The offset the next appended record gets.
+    public var logEndOffset: Int64 { self.lock.withLock { self.segments.last!.nextOffset } }
+    /// The first offset a reader may fetch.
+    public var logStartOffset: Int64 { self.lock.withLock { self._logStartOffset } }
+    /// Everything below this offset is durable (fsynced).
+    public var recoveryPoint: Int64 { self.lock.withLock { self._recoveryPoint } }
+    /// The bytes in all segments.
+    public var sizeInBytes: Int64 { self.lock.withLock { self.segments.reduce(0) { $0 + $1.size } } }
+    public var segmentCount: Int { self.lock.withLock { self.segments.count } }
+    /// The base offsets of the segments, oldest first.
+    public var segmentBaseOffsets: [Int64] { self.lock.withLock { self.segments.map(\.baseOffset) } }
+    /// The latest leader epoch appended, if any.
+    public var latestEpoch: Int32? { self.lock.withLock { self.epochs.latestEpoch } }
+
+    /// The end offset of `epoch` for OffsetForLeaderEpoch.
+    public func endOffset(forEpoch epoch: Int32) -> (epoch: Int32, endOffset: Int64) {
+        self.lock.withLock { self.epochs.endOffset(for: epoch, logEndOffset: self.segments.last!.nextOffset) }
+    }
+
+    // MARK: Append
+
+    /// Appends the batches of a produce request, giving them the next offsets.
+    ///
+    /// Each batch is validated (magic 2, lengths, CRC-32C), must fit `max.message.bytes`, and is stamped in place:
+    /// `baseOffset`, `partitionLeaderEpoch` and, with `LogAppendTime`, the timestamp type and max timestamp (which
+    /// rewrites the CRC). The bytes are then written as received, in one write. Nothing is decompressed.
+    /// - Throws: ``StorageError`` (`.corrupt` for an invalid batch, `.recordTooLarge`, or an I/O error, after which
+    ///   the log is unchanged).
+    public func append(
+        _ records: RecordSet, leaderEpoch: Int32, timestampType: TimestampType = .createTime, nowMs: Int64
+    ) throws -> AppendResult {
+        let batches: [RecordBatch]
+        do {
+            batches = try records.validateBatches()
+        } catch {
+            throw StorageError(.corrupt, "invalid record batch: \(error)")
+        }
+        guard !batches.isEmpty else { throw StorageError(.corrupt, "no record batch in the records") }
+        return try self.lock.withLock { () throws -> AppendResult in
+            guard !self.isClosed else { throw StorageError(.closed, "\(self.topicPartition) is closed") }
+            for batch in batches where batch.sizeInBytes > self._config.maxMessageBytes {
+                throw StorageError(
+                    .recordTooLarge,
+                    "a batch of \(batch.sizeInBytes) bytes exceeds max.message.bytes (\(self._config.maxMessageBytes))")
+            }
+            var buffer = records.buffer
+            let totalBytes = buffer.readableBytes
+            guard Int64(totalBytes) <= self._config.segmentBytes else {
+                throw StorageError(
+                    .recordTooLarge, "\(totalBytes) bytes of batches exceed segment.bytes (\(self._config.segmentBytes))")
+            }
+            var offset = self.segments.last!.nextOffset
+            let firstOffset = offset
+            var headers: [StoredBatchHeader] = []
+            headers.reserveCapacity(batches.count)
+            var position = 0
+            var maxTimestamp: Int64 = -1
+            var recordCount = 0
+            let appendTime = timestampType == .logAppendTime ? nowMs : -1
+            for batch in batches {
+                let at = buffer.readerIndex + position
+                buffer.setInteger(offset, at: at + RecordBatch.FieldOffset.baseOffset)
+                buffer.setInteger(leaderEpoch, at: at + RecordBatch.FieldOffset.partitionLeaderEpoch)
+                var batchMax = batch.maxTimestamp
+                if timestampType == .logAppendTime {
+                    var attributes = batch.attributes
+                    attributes.timestampType = .logAppendTime
+                    buffer.setInteger(attributes.rawValue, at: at + RecordBatch.FieldOffset.attributes)
+                    buffer.setInteger(nowMs, at: at + RecordBatch.FieldOffset.maxTimestamp)
+                    let covered = buffer.getSlice(
+                        at: at + RecordBatch.FieldOffset.attributes,
+                        length: batch.sizeInBytes - RecordBatch.FieldOffset.attributes)!
+                    buffer.setInteger(CRC32C.checksum(covered), at: at + RecordBatch.FieldOffset.crc)
+                    batchMax = nowMs
+                }
+                let last = offset + Int64(batch.lastOffsetDelta)
+                headers.append(
+                    StoredBatchHeader(
+                        position: Int64(position), baseOffset: offset, size: batch.sizeInBytes, lastOffset: last,
+                        maxTimestamp: batchMax, magic: batch.magic))
+                maxTimestamp = max(maxTimestamp, batchMax)
+                recordCount += Int(batch.recordCount)
+                offset = last + 1
+                position += batch.sizeInBytes
+            }
+            let lastOffset = offset - 1
+            try self.maybeRoll(incomingBytes: totalBytes, maxTimestamp: maxTimestamp, lastOffset: lastOffset, nowMs: nowMs)
+            try self.segments.last!.append(buffer.getSlice(at: buffer.readerIndex, length: position)!, headers: headers)
+            if self.epochs.assign(epoch: leaderEpoch, startOffset: firstOffset) { try self.writeEpochCheckpoint() }
+            self.unflushedMessages += Int64(recordCount)
+            let result = AppendResult(
+                firstOffset: firstOffset, lastOffset: lastOffset, maxTimestamp: maxTimestamp, logAppendTime: appendTime,
+                logStartOffset: self._logStartOffset, batchCount: batches.count, recordCount: recordCount,
+                byteCount: position)
+            return result
+        }
+    }
+
+    /// Whether `flush.messages` asks for an fsync now.
+    public var needsFlushByMessages: Bool {
+        self.lock.withLock { self._config.flushMessages.map { self.unflushedMessages >= $0 } ?? false }
+    }
+
+    /// Rolls to a new segment when the active one is full (`segment.bytes`), old (`segment.ms`), has a full index,
+    /// or cannot hold the offsets relative to its base. Call with the lock held.
+    private func maybeRoll(incomingBytes: Int, maxTimestamp: Int64, lastOffset: Int64, nowMs: Int64) throws {
+        let active = self.segments.last!
+        guard active.size > 0 else { return }
+        let full = active.size + Int64(incomingBytes) > self._config.segmentBytes
+        let reference = active.rollingBasedTimestamp.map { (maxTimestamp >= 0 ? maxTimestamp : nowMs) - $0 }
+            ?? (nowMs - active.createdMs)
+        let old = reference >= self._config.segmentTime.milliseconds
+        let overflow = lastOffset - active.baseOffset > Int64(Int32.max)
+        guard full || old || overflow || active.isIndexFull else { return }
+        try self.rollLocked(nowMs: nowMs)
+    }
+
+    /// Closes the active segment for appends and starts a new one at the log end offset. Call with the lock held.
+    private func rollLocked(nowMs: Int64) throws {
+        let active = self.segments.last!
+        try active.onBecomeInactive()
+        let segment = try LogSegment.create(
+            fileSystem: self.fileSystem, directory: self.directory, baseOffset: active.nextOffset, config: self._config,
+            nowMs: nowMs)
+        self.segments.append(segment)
+        try self.fileSystem.syncDirectory(self.directory)
+        self.logger.debug("Rolled a new segment", metadata: ["spate.segment": "\(segment.baseOffset)"])
+    }
+
+    /// Rolls now (if the active segment holds anything); for tests and administrative use.
+    public func roll(nowMs: Int64) throws {
+        try self.lock.withLock { () throws in
+            guard self.segments.last!.size > 0 else { return }
+            try self.rollLocked(nowMs: nowMs)
+        }
+    }
+
+    // MARK: Flush
+
+    /// Makes everything appended so far durable and advances the recovery point; returns the offset now durable.
+    ///
+    /// The fsyncs run outside the lock, so appends continue meanwhile; a flush covers at least everything appended
+    /// before it started. Concurrent callers should share flushes through ``GroupCommit``.
+    @discardableResult
+    public func flush(nowMs: Int64) throws -> Int64 {
+        let (target, dirty) = self.lock.withLock { () -> (Int64, [LogSegment]) in
+            let target = self.segments.last!.nextOffset
+            let dirty = self.segments.filter { $0.nextOffset > self._recoveryPoint || $0 === self.segments.last! }
+            self.unflushedMessages = 0
+            return (target, dirty)
+        }
+        for segment in dirty {
+            do {
+                try segment.flush()
+            } catch {
+                // A segment deleted or replaced meanwhile (retention, compaction) has nothing left to flush.
+                if error.code != .closed { throw error }
+            }
+        }
+        self.lock.withLock {
+            self._recoveryPoint = max(self._recoveryPoint, target)
+            self.lastFlushMs = nowMs
+        }
+        return target
+    }
+
+    /// Whether `flush.ms` asks for an fsync now.
+    public func needsFlushByTime(nowMs: Int64) -> Bool {
+        self.lock.withLock {
+            guard let interval = self._config.flushInterval else { return false }
+            return self._recoveryPoint < self.segments.last!.nextOffset && nowMs - self.lastFlushMs >= interval.milliseconds
+        }
+    }
+
+    // MARK: Read
+
+    /// The bytes to serve for a fetch at `offset`: from the start of the batch holding it, up to `maxBytes` (but at
+    /// least one whole batch when `minOneBatch`), never past `maxOffset` (exclusive; e.g. the high watermark).
+    /// Returns nil when there is nothing to read yet.
+    /// - Throws: ``StorageError/Code/offsetOutOfRange`` below the log start or above the log end.
+    public func read(from offset: Int64, maxBytes: Int, maxOffset: Int64? = nil, minOneBatch: Bool = true)
+        throws -> FetchSlice?
+    {
+        try self.lock.withLock { () throws -> FetchSlice? in
+            let end = self.segments.last!.nextOffset
+            guard offset >= self._logStartOffset, offset <= end else {
+                throw StorageError(
+                    .offsetOutOfRange, "offset \(offset) is outside [\(self._logStartOffset), \(end)] of \(self.topicPartition)")
+            }
+            let limit = min(maxOffset ?? end, end)
+            guard offset < limit else { return nil }
+            var index = self.segments.lastIndex { $0.baseOffset <= offset } ?? 0
+            while index < self.segments.count {
+                let segment = self.segments[index]
+                let maxPosition: Int64
+                if limit >= segment.nextOffset || index < self.segments.count - 1 && limit >= self.segments[index + 1].baseOffset {
+                    maxPosition = segment.size
+                } else if let bound = try segment.findBatch(containing: limit) {
+                    maxPosition = bound.baseOffset >= limit ? bound.position : bound.position
+                } else {
+                    maxPosition = segment.size
+                }
+                if let range = try segment.readRange(
+                    from: offset, maxBytes: maxBytes, maxPosition: maxPosition, minOneBatch: minOneBatch)
+                {
+                    return FetchSlice(
+                        file: segment.log, position: range.position, length: range.length,
+                        firstBatchOffset: range.firstBatch.baseOffset)
+                }
+                // The offset fell in a gap (compaction) at the end of this segment: continue in the next one.
+                index += 1
+            }
+            return nil
+        }
+    }
+
+    /// The first record with a timestamp at or after `timestamp` (ListOffsets by timestamp), or nil if none.
+    public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        try self.lock.withLock { () throws -> (offset: Int64, timestamp: Int64)? in
+            for segment in self.segments where segment.size > 0 {
+                guard try segment.largestTimestamp() >= timestamp || segment === self.segments.last! else { continue }
+                if let found = try segment.findRecord(
+                    atOrAfter: timestamp, from: self._logStartOffset, compressor: self.compressor)
+                {
+                    return found
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp (ListOffsets `MAX_TIMESTAMP`), or nil for
+    /// an empty log.
+    public func maxTimestampRecord() throws -> (offset: Int64, timestamp: Int64)? {
+        try self.lock.withLock { () throws -> (offset: Int64, timestamp: Int64)? in
+            var best: (segment: LogSegment, timestamp: Int64)?
+            for segment in self.segments where segment.size > 0 {
+                let largest = try segment.largestTimestamp()
+                if largest >= 0, largest > (best?.timestamp ?? -1) { best = (segment, largest) }
+            }
+            guard let best else { return nil }
+            return try best.segment.findRecord(atOrAfter: best.timestamp, from: self._logStartOffset, compressor: self.compressor)
+        }
+    }
+
+    // MARK: Retention and deletion
+
+    /// Advances the log start offset (DeleteRecords) and deletes the segments wholly below it.
+    /// - Throws: ``StorageError/Code/offsetOutOfRange`` beyond the log end offset.
+    @discardableResult
+    public func deleteRecords(before offset: Int64, nowMs: Int64) throws -> Int64 {
+        try self.lock.withLock { () throws -> Int64 in
+            let end = self.segments.last!.nextOffset
+            guard offset <= end else {
+                throw StorageError(.offsetOutOfRange, "offset \(offset) is beyond the log end offset \(end)")
+            }
+            if offset > self._logStartOffset {
+                self._logStartOffset = offset
+                self.epochs.truncateFromStart(offset)
+                try self.writeEpochCheckpoint()
+            }
+            try self.deleteSegments(nowMs: nowMs) { segment, next in next != nil && next!.baseOffset <= self._logStartOffset }
+            return self._logStartOffset
+        }
+    }
+
+    /// Applies `retention.ms` and `retention.bytes` (when `cleanup.policy` includes `delete`); returns the number of
+    /// segments deleted. The active segment is never deleted.
+    @discardableResult
+    public func enforceRetention(nowMs: Int64) throws -> Int {
+        try self.lock.withLock { () throws -> Int in
+            guard self._config.cleanupPolicy.contains(.delete) else { return 0 }
+            var deleted = 0
+            if let retention = self._config.retentionTime {
+                deleted += try self.deleteSegments(nowMs: nowMs) { segment, next in
+                    guard next != nil else { return false }
+                    return try nowMs - segment.largestTimestamp() > retention.milliseconds
+                }
+            }
+            if let limit = self._config.retentionBytes {
+                var excess = self.segments.reduce(0) { $0 + $1.size } - limit
+                deleted += try self.deleteSegments(nowMs: nowMs) { segment, next in
+                    guard next != nil, excess - segment.size >= 0 else { return false }
+                    excess -= segment.size
+                    return true
+                }
+            }
+            return deleted
+        }
+    }
+
+    /// Deletes segments from the oldest while `shouldDelete(segment, nextSegment)` holds (never the active one),
+    /// moving the log start offset past them. Call with the lock held.
+    @discardableResult
+    private func deleteSegments(
+        nowMs: Int64, while shouldDelete: (LogSegment, LogSegment?) throws -> Bool
+    ) throws -> Int {
+        var count = 0
+        while self.segments.count > 1 {
+            let segment = self.segments[0]
+            guard try shouldDelete(segment, self.segments[1]) else { break }
+            self.segments.removeFirst()
+            let renamed = try segment.markDeleted(fileSystem: self.fileSystem)
+            let due = nowMs + self._config.fileDeleteDelay.milliseconds
+            self.pendingDeletes += renamed.map { ($0, due) }
+            self._logStartOffset = max(self._logStartOffset, self.segments[0].baseOffset)
+            count += 1
+            self.logger.debug("Deleted a segment", metadata: ["spate.segment": "\(segment.baseOffset)"])
+        }
+        if count > 0 {
+            self.epochs.truncateFromStart(self._logStartOffset)
+            try self.writeEpochCheckpoint()
+            try self.fileSystem.syncDirectory(self.directory)
+        }
+        return count
+    }
+
+    /// Removes `.deleted` files whose `file.delete.delay.ms` has passed; returns how many were removed.
+    @discardableResult
+    public func removeDeletedFiles(nowMs: Int64) -> Int {
+        let due = self.lock.withLock { () -> [String] in
+            let due = self.pendingDeletes.filter { $0.dueMs <= nowMs }.map(\.path)
+            self.pendingDeletes.removeAll { $0.dueMs <= nowMs }
+            return due
+        }
+        for path in due { try? self.fileSystem.remove(path) }
+        return due.count
+    }
+
+    /// Removes every record at or after `offset` (a follower truncating diverging history).
+    public func truncate(to offset: Int64) throws {
+        try self.lock.withLock { () throws in
+            guard offset < self.segments.last!.nextOffset else { return }
+            while self.segments.count > 1, self.segments.last!.baseOffset >= offset {
+                let segment = self.segments.removeLast()
+                _ = try segment.markDeleted(fileSystem: self.fileSystem)
+            }
+            let active = self.segments.last!
+            _ = try active.truncate(to: offset)
+            self.epochs.truncateFromEnd(active.nextOffset)
+            try self.writeEpochCheckpoint()
+            self._recoveryPoint = min(self._recoveryPoint, active.nextOffset)
+            self._logStartOffset = min(self._logStartOffset, active.nextOffset)
+        }
+    }
+
+    private func writeEpochCheckpoint() throws {
+        try self.fileSystem.writeFileAtomically(
+            joinPath(self.directory, LeaderEpochCache.fileName), contents: self.epochs.encoded())
+    }
+
+    // MARK: Lifecycle
+
+    /// Flushes, records the active segment's max timestamp, and closes every file.
+    public func close(nowMs: Int64) throws {
+        let alreadyClosed = self.lock.withLock { () -> Bool in
+            defer { self.isClosed = true }
+            return self.isClosed
+        }
+        guard !alreadyClosed else { return }
+        try self.flush(nowMs: nowMs)
+        try self.lock.withLock { () throws in
+            try self.segments.last!.onBecomeInactive()
+            try self.segments.last!.flush()
+            for segment in self.segments { segment.close() }
+        }
+    }
+
+    /// Closes the log and removes its directory (topic deletion).
+    public func deleteAll() throws {
+        self.lock.withLock {
+            self.isClosed = true
+            for segment in self.segments { segment.close() }
+        }
+        try self.fileSystem.remove(self.directory)
+        try self.fileSystem.syncDirectory(parentDirectory(of: self.directory))
+    }
+
+    // MARK: For the cleaner
+
+    /// Runs `body` with the segments under the lock (log compaction swaps segments through this).
+    func withSegments<T>(_ body: (inout [LogSegment]) throws -> T) throws -> T {
+        try self.lock.withLock { () throws -> T in try body(&self.segments) }
+    }
+}
+
+/// Logger metadata keys (STYLE §3.4).
+enum LogKey {
+    static let topic = "spate.topic"
+    static let partition = "spate.partition"
+}
