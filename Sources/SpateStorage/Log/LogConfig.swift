@@ -44,7 +44,10 @@ public struct LogConfig: Sendable, Hashable {
 
     /// Checks that every value is in the range Kafka allows.
     public func validate() throws(StorageError) {
-        guard self.segmentBytes >= 14 else { throw StorageError(.invalidArgument, "segment.bytes must be at least 14") }
+        // Index entries hold 32-bit positions, as in Kafka (segment.bytes is an int there).
+        guard (14...Int64(Int32.max)).contains(self.segmentBytes) else {
+            throw StorageError(.invalidArgument, "segment.bytes must be between 14 and \(Int32.max)")
+        }
         guard self.segmentIndexBytes >= 8 else {
             throw StorageError(.invalidArgument, "segment.index.bytes must be at least 8")
         }

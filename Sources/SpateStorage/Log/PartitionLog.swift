@@ -236,12 +236,13 @@ public final class PartitionLog: @unchecked Sendable {
                     .recordTooLarge,
                     "a batch of \(batch.sizeInBytes) bytes exceeds max.message.bytes (\(self._config.maxMessageBytes))")
             }
+            for batch in batches where Int64(batch.sizeInBytes) > self._config.segmentBytes {
+                throw StorageError(
+                    .recordTooLarge,
+                    "a batch of \(batch.sizeInBytes) bytes exceeds segment.bytes (\(self._config.segmentBytes))")
+            }
             var buffer = records.buffer
             let totalBytes = buffer.readableBytes
-            guard Int64(totalBytes) <= self._config.segmentBytes else {
-                throw StorageError(
-                    .recordTooLarge, "\(totalBytes) bytes of batches exceed segment.bytes (\(self._config.segmentBytes))")
-            }
             var offset = self.segments.last!.nextOffset
             let firstOffset = offset
             var headers: [StoredBatchHeader] = []
@@ -385,11 +386,14 @@ public final class PartitionLog: @unchecked Sendable {
             var index = self.segments.lastIndex { $0.baseOffset <= offset } ?? 0
             while index < self.segments.count {
                 let segment = self.segments[index]
+                // A segment ends where the next begins; only the active one knows its end from its own tail.
+                let segmentEnd = index < self.segments.count - 1 ? self.segments[index + 1].baseOffset : segment.nextOffset
                 let maxPosition: Int64
-                if limit >= segment.nextOffset || index < self.segments.count - 1 && limit >= self.segments[index + 1].baseOffset {
+                if limit >= segmentEnd {
                     maxPosition = segment.size
                 } else if let bound = try segment.findBatch(containing: limit) {
-                    maxPosition = bound.baseOffset >= limit ? bound.position : bound.position
+                    // Stop before the batch holding `limit` (Kafka translates the bound to that batch's position).
+                    maxPosition = bound.position
                 } else {
                     maxPosition = segment.size
                 }
