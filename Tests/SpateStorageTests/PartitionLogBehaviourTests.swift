@@ -217,4 +217,22 @@ import Testing
         let again = try self.open(directory, config: config, clean: true)
         #expect(try readAll(again).map(\.offset) == expected.map(\.offset))
     }
+
+    @Test func flushMessagesFsyncsAfterThatManyMessages() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var config = LogConfig()
+        config.flushMessages = 10
+        let log = try self.open(directory, config: config)
+        _ = try self.append(log, count: 6, timestamp: 0)
+        #expect(log.recoveryPoint == 0)
+        _ = try self.append(log, count: 6, timestamp: 0)
+        #expect(log.recoveryPoint == 12)
+        config.flushMessages = nil
+        config.flushInterval = .milliseconds(500)
+        log.config = config
+        _ = try self.append(log, count: 1, timestamp: 0, nowMs: 100)
+        #expect(!log.needsFlushByTime(nowMs: 499))
+        #expect(log.needsFlushByTime(nowMs: 500))
+    }
 }

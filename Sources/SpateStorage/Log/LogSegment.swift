@@ -185,39 +185,58 @@ final class LogSegment {
 
     // MARK: Append
 
-    /// Appends stamped batches (one contiguous buffer) in one write, then indexes them. On a write failure the file
-    /// is cut back so that no partial batch remains and the segment is unchanged.
+    /// Appends stamped batches (one contiguous buffer) in one write, then indexes them. All or nothing: on any
+    /// failure (disk full on the log or an index file, a short write) the files are cut back and the segment's
+    /// state is restored, so no partial batch is ever visible and the next append reuses the same offsets.
     func append(_ batches: ByteBuffer, headers: [StoredBatchHeader]) throws(StorageError) {
         try self.loadTail()
         let start = self.size
+        let saved = (
+            self.nextOffset, self.maxTimestamp, self.offsetOfMaxTimestamp, self.rollingBasedTimestamp,
+            self.bytesSinceLastIndexEntry
+        )
         do {
             try self.log.write(batches, at: start)
         } catch {
             try? self.log.truncate(to: start)
             throw error
         }
-        self.size = start + Int64(batches.readableBytes)
         var index = try self.offsetIndex()
         var time = try self.timeIndex()
-        defer {
-            self.loadedOffsetIndex = index
-            self.loadedTimeIndex = time
-        }
-        for header in headers {
-            let position = start + header.position
-            if self.rollingBasedTimestamp == nil { self.rollingBasedTimestamp = header.maxTimestamp }
-            if header.maxTimestamp > self.maxTimestamp {
-                self.maxTimestamp = header.maxTimestamp
-                self.offsetOfMaxTimestamp = header.lastOffset
+        do {
+            for header in headers {
+                let position = start + header.position
+                if self.rollingBasedTimestamp == nil { self.rollingBasedTimestamp = header.maxTimestamp }
+                if header.maxTimestamp > self.maxTimestamp {
+                    self.maxTimestamp = header.maxTimestamp
+                    self.offsetOfMaxTimestamp = header.lastOffset
+                }
+                if self.bytesSinceLastIndexEntry > self.indexIntervalBytes {
+                    try index.append(offset: header.lastOffset, position: position)
+                    try time.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
+                    self.bytesSinceLastIndexEntry = 0
+                }
+                self.bytesSinceLastIndexEntry += header.size
+                self.nextOffset = header.nextOffset
             }
-            if self.bytesSinceLastIndexEntry > self.indexIntervalBytes {
-                try index.append(offset: header.lastOffset, position: position)
-                try time.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
-                self.bytesSinceLastIndexEntry = 0
-            }
-            self.bytesSinceLastIndexEntry += header.size
-            self.nextOffset = header.nextOffset
+        } catch {
+            (
+                self.nextOffset, self.maxTimestamp, self.offsetOfMaxTimestamp, self.rollingBasedTimestamp,
+                self.bytesSinceLastIndexEntry
+            ) = saved
+            try? self.log.truncate(to: start)
+            // The in-memory indexes were not updated; cut their files back to match.
+            var offsetIndex = self.loadedOffsetIndex!
+            var timeIndex = self.loadedTimeIndex!
+            try? offsetIndex.truncate(toPosition: start)
+            try? timeIndex.truncate(toOffset: saved.0)
+            self.loadedOffsetIndex = offsetIndex
+            self.loadedTimeIndex = timeIndex
+            throw error
         }
+        self.size = start + Int64(batches.readableBytes)
+        self.loadedOffsetIndex = index
+        self.loadedTimeIndex = time
     }
 
     /// Called when the segment stops being the active one: records its max timestamp in the time index so that
@@ -291,8 +310,12 @@ final class LogSegment {
     func recover() throws(StorageError) -> Int64 {
         var scanner = BatchScanner(file: self.log, from: 0, end: try self.log.size())
         var validEnd: Int64 = 0
+        var expectedNext = self.baseOffset
         do {
             while let (header, _) = try scanner.nextBatch() {
+                // Offsets only grow (compaction leaves gaps, never overlaps); bytes that break this are not ours.
+                guard header.baseOffset >= expectedNext else { break }
+                expectedNext = header.nextOffset
                 validEnd = header.position + Int64(header.size)
             }
         } catch where error.code == .corrupt {

@@ -229,7 +229,7 @@ public final class PartitionLog: @unchecked Sendable {
             throw StorageError(.corrupt, "invalid record batch: \(error)")
         }
         guard !batches.isEmpty else { throw StorageError(.corrupt, "no record batch in the records") }
-        return try self.lock.withLock { () throws -> AppendResult in
+        let result = try self.lock.withLock { () throws -> AppendResult in
             guard !self.isClosed else { throw StorageError(.closed, "\(self.topicPartition) is closed") }
             for batch in batches where batch.sizeInBytes > self._config.maxMessageBytes {
                 throw StorageError(
@@ -288,6 +288,9 @@ public final class PartitionLog: @unchecked Sendable {
                 byteCount: position)
             return result
         }
+        // flush.messages: fsync once that many messages are unflushed (outside the lock, like every flush).
+        if self.needsFlushByMessages { try self.flush(nowMs: nowMs) }
+        return result
     }
 
     /// Whether `flush.messages` asks for an fsync now.
