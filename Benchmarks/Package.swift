@@ -1,0 +1,72 @@
+// swift-tools-version:6.1
+// Spate's benchmarks: a separate package so that `swift build`, `swift test` and CI of the main package never build
+// the benchmark framework. Run with `cd Benchmarks && swift package benchmark` (see BENCHMARKS.md at the repo root).
+import PackageDescription
+
+let benchmarkPlugin: [Target.PluginUsage] = [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+
+let package = Package(
+    name: "spate-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        // Only the MallocInterposer trait: the default trait set also needs a package that is not in the mirror.
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(name: "spate", path: ".."),
+    ],
+    targets: [
+        // Deterministic inputs shared by the benchmarks and the ratio tool.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateWire", package: "spate"),
+            ],
+            path: "Support/BenchmarkSupport"
+        ),
+        // Prints the compression ratio of each codec on the benchmark input: `swift run -c release CompressionRatio`.
+        .executableTarget(
+            name: "CompressionRatio",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateCompression", package: "spate"),
+            ],
+            path: "Tools/CompressionRatio"
+        ),
+        .executableTarget(
+            name: "WireBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateWire", package: "spate"),
+                .product(name: "SpateRecords", package: "spate"),
+            ],
+            path: "Benchmarks/WireBenchmarks",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "CRC32CBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateRecords", package: "spate"),
+            ],
+            path: "Benchmarks/CRC32CBenchmarks",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "CompressionBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateCompression", package: "spate"),
+            ],
+            path: "Benchmarks/CompressionBenchmarks",
+            plugins: benchmarkPlugin
+        ),
+    ]
+)
