@@ -1,5 +1,5 @@
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// A ``StorageFileSystem`` that wraps another and fails chosen operations, for tests of error handling.
 ///
@@ -103,7 +103,11 @@ public final class FaultInjectingFileSystem: StorageFileSystem {
     // MARK: StorageFileSystem
 
     public func open(_ path: String, create: Bool) throws(StorageError) -> any SegmentFile {
-        let fault = self.take([path]) { counts in counts.opens += 1 } matching: { $0 == .openFailure }
+        let fault = self.take([path]) { counts in
+            counts.opens += 1
+        } matching: {
+            $0 == .openFailure
+        }
         if fault != nil { throw StorageError(.io, "open \(path): injected failure") }
         return FaultInjectingSegmentFile(inner: try self.inner.open(path, create: create), fileSystem: self)
     }
@@ -125,13 +129,19 @@ public final class FaultInjectingFileSystem: StorageFileSystem {
     }
 
     public func rename(_ from: String, to: String) throws(StorageError) {
-        let fault = self.take([from, to]) { counts in counts.renames += 1 } matching: { $0 == .renameFailure }
+        let fault = self.take([from, to]) { counts in
+            counts.renames += 1
+        } matching: {
+            $0 == .renameFailure
+        }
         if fault != nil { throw StorageError(.io, "rename \(from) to \(to): injected failure") }
         try self.inner.rename(from, to: to)
     }
 
     public func syncDirectory(_ path: String) throws(StorageError) {
-        let fault = self.take([path]) { counts in counts.directorySyncs += 1 } matching: {
+        let fault = self.take([path]) { counts in
+            counts.directorySyncs += 1
+        } matching: {
             $0 == .directorySyncFailure
         }
         if fault != nil { throw StorageError(.io, "fsync directory \(path): injected failure") }
@@ -142,7 +152,9 @@ public final class FaultInjectingFileSystem: StorageFileSystem {
 
     /// Counts an operation and takes the first armed fault that `matches` and whose suffix matches one of `paths`.
     func take(
-        _ paths: [String], count: (inout Counts) -> Void, matching matches: (Fault) -> Bool
+        _ paths: [String],
+        count: (inout Counts) -> Void,
+        matching matches: (Fault) -> Bool
     ) -> Fault? {
         self.state.withLockedValue { state in
             count(&state.counts)
@@ -186,7 +198,9 @@ private final class FaultInjectingSegmentFile: SegmentFile {
     }
 
     func write(_ bytes: ByteBuffer, at offset: Int64) throws(StorageError) {
-        let fault = self.fileSystem.take([self.path]) { counts in counts.writes += 1 } matching: { fault in
+        let fault = self.fileSystem.take([self.path]) { counts in
+            counts.writes += 1
+        } matching: { fault in
             switch fault {
             case .diskFull, .shortWrite: true
             default: false
@@ -200,7 +214,9 @@ private final class FaultInjectingSegmentFile: SegmentFile {
             try self.inner.write(prefix, at: offset)
             self.fileSystem.countBytesWritten(prefix.readableBytes)
             throw StorageError(
-                .io, "pwrite \(self.path): injected short write (\(prefix.readableBytes) of \(bytes.readableBytes))")
+                .io,
+                "pwrite \(self.path): injected short write (\(prefix.readableBytes) of \(bytes.readableBytes))"
+            )
         default:
             break
         }
@@ -214,19 +230,29 @@ private final class FaultInjectingSegmentFile: SegmentFile {
     }
 
     func read(at offset: Int64, length: Int) throws(StorageError) -> ByteBuffer {
-        let fault = self.fileSystem.take([self.path]) { counts in counts.reads += 1 } matching: { $0 == .readFailure }
+        let fault = self.fileSystem.take([self.path]) { counts in
+            counts.reads += 1
+        } matching: {
+            $0 == .readFailure
+        }
         if fault != nil { throw StorageError(.io, "pread \(self.path): injected failure") }
         return try self.inner.read(at: offset, length: length)
     }
 
     func sync() throws(StorageError) {
-        let fault = self.fileSystem.take([self.path]) { counts in counts.syncs += 1 } matching: { $0 == .syncFailure }
+        let fault = self.fileSystem.take([self.path]) { counts in
+            counts.syncs += 1
+        } matching: {
+            $0 == .syncFailure
+        }
         if fault != nil { throw StorageError(.io, "fsync \(self.path): injected failure") }
         try self.inner.sync()
     }
 
     func truncate(to size: Int64) throws(StorageError) {
-        let fault = self.fileSystem.take([self.path]) { counts in counts.truncates += 1 } matching: {
+        let fault = self.fileSystem.take([self.path]) { counts in
+            counts.truncates += 1
+        } matching: {
             $0 == .truncateFailure
         }
         if fault != nil { throw StorageError(.io, "ftruncate \(self.path): injected failure") }

@@ -1,5 +1,5 @@
-import NIOCore
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// An in-memory ``StorageFileSystem`` for tests, with a crash model.
 ///
@@ -241,7 +241,10 @@ public final class InMemoryFileSystem: StorageFileSystem, @unchecked Sendable {
     }
 
     /// A file's bytes after a random crash: see the type's documentation.
-    private static func survivingBytes(of file: MemoryFile, using generator: inout some RandomNumberGenerator)
+    private static func survivingBytes(
+        of file: MemoryFile,
+        using generator: inout some RandomNumberGenerator
+    )
         -> [UInt8]
     {
         let durable = file.durable

@@ -1,11 +1,12 @@
+import NIOCore
+import SpateStorage
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOCore
-import SpateStorage
-import Testing
 
 /// A deterministic random number generator (SplitMix64), for reproducible random crashes.
 struct SeededRandomNumberGenerator: RandomNumberGenerator {
@@ -31,7 +32,8 @@ enum FileSystemKind: String, CaseIterable, Sendable, CustomTestStringConvertible
 /// Runs `body` with a file system of `kind` and an empty directory in it: a fresh temporary directory under `/tmp`
 /// (removed afterwards) for POSIX, `/data` for memory.
 func withFileSystem(
-    _ kind: FileSystemKind, _ body: (any StorageFileSystem, String) throws -> Void
+    _ kind: FileSystemKind,
+    _ body: (any StorageFileSystem, String) throws -> Void
 ) throws {
     switch kind {
     case .posix:
@@ -58,7 +60,8 @@ func makeTemporaryDirectory() throws -> String {
 
 /// Expects `body` to throw a ``StorageError`` with `code`.
 func expectStorageError(
-    _ code: StorageError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+    _ code: StorageError.Code,
+    sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () throws -> Void
 ) {
     do {
