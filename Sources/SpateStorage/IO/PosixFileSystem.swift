@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
+
+private let systemRename = Glibc.rename
 #elseif canImport(Darwin)
 import Darwin
+
+private let systemRename = Darwin.rename
 #endif
 import NIOCore
 import NIOConcurrencyHelpers
@@ -69,7 +73,7 @@ public struct PosixFileSystem: StorageFileSystem {
     }
 
     public func rename(_ from: String, to: String) throws(StorageError) {
-        if Glibc.rename(from, to) != 0 { throw storageError(Errno(rawValue: errno), "rename \(from) to \(to)") }
+        if systemRename(from, to) != 0 { throw storageError(Errno(rawValue: errno), "rename \(from) to \(to)") }
     }
 
     public func syncDirectory(_ path: String) throws(StorageError) {

@@ -313,9 +313,14 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     /// Closes the active segment for appends and starts a new one at the log end offset. Call with the lock held.
+    ///
+    /// The old segment is fsynced first, so a newer segment only ever exists on disk once every older one is whole:
+    /// otherwise a power loss could keep the new segment but lose the old one's tail, leaving a gap in the offsets
+    /// that recovery (which checks each segment on its own) would not notice. Rolls are rare (1 GiB by default).
     private func rollLocked(nowMs: Int64) throws {
         let active = self.segments.last!
         try active.onBecomeInactive()
+        try active.flush()
         let segment = try LogSegment.create(
             fileSystem: self.fileSystem, directory: self.directory, baseOffset: active.nextOffset, config: self._config,
             nowMs: nowMs)
