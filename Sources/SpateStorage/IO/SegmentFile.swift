@@ -68,6 +68,18 @@ extension StorageFileSystem {
     }
 }
 
+extension StorageFileSystem {
+    /// Creates `path` and any missing parents, fsyncing each new directory's parent so that the whole chain survives
+    /// a power loss (a directory entry is durable only once its parent directory is synced).
+    public func createDirectoryDurably(_ path: String) throws(StorageError) {
+        guard !self.fileExists(path) else { return }
+        let parent = parentDirectory(of: path)
+        if parent != path && parent != "." && parent != "/" { try self.createDirectoryDurably(parent) }
+        try self.createDirectory(path)
+        try self.syncDirectory(parent)
+    }
+}
+
 /// The directory part of a path (`a/b/c` → `a/b`; `c` → `.`).
 func parentDirectory(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }

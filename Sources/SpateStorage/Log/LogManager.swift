@@ -39,10 +39,7 @@ public final class LogManager: @unchecked Sendable {
         dataDirectory: String, fileSystem: any StorageFileSystem = PosixFileSystem(),
         compressor: (any RecordsCompressor)?, config: (String) -> LogConfig, nowMs: Int64, logger: Logger
     ) throws -> LogManager {
-        if !fileSystem.fileExists(dataDirectory) {
-            try fileSystem.createDirectory(dataDirectory)
-            try fileSystem.syncDirectory(parentDirectory(of: dataDirectory))
-        }
+        try fileSystem.createDirectoryDurably(dataDirectory)
         let marker = joinPath(dataDirectory, Self.cleanShutdownFileName)
         let clean = fileSystem.fileExists(marker)
         var recoveryPoints: [TopicPartition: Int64] = [:]

@@ -93,10 +93,7 @@ public final class PartitionLog: @unchecked Sendable {
         var logger = logger
         logger[metadataKey: LogKey.topic] = "\(topicPartition.topic)"
         logger[metadataKey: LogKey.partition] = "\(topicPartition.partition)"
-        if !fileSystem.fileExists(directory) {
-            try fileSystem.createDirectory(directory)
-            try fileSystem.syncDirectory(parentDirectory(of: directory))
-        }
+        try fileSystem.createDirectoryDurably(directory)
         // Leftovers of interrupted operations: deletions finish, temporary and half-cleaned files go.
         var bases: [Int64] = []
         for name in try fileSystem.contentsOfDirectory(directory) {
