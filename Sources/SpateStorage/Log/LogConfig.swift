@@ -67,8 +67,8 @@ public struct LogConfig: Sendable, Hashable {
 }
 
 extension Duration {
-    /// Whole milliseconds.
-    var milliseconds: Int64 {
+    /// Whole milliseconds (Kafka's `*.ms` settings).
+    public var inMilliseconds: Int64 {
         let (seconds, attoseconds) = self.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

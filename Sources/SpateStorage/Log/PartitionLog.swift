@@ -303,7 +303,7 @@ public final class PartitionLog: @unchecked Sendable {
         let full = active.size + Int64(incomingBytes) > self._config.segmentBytes
         let reference = active.rollingBasedTimestamp.map { (maxTimestamp >= 0 ? maxTimestamp : nowMs) - $0 }
             ?? (nowMs - active.createdMs)
-        let old = reference >= self._config.segmentTime.milliseconds
+        let old = reference >= self._config.segmentTime.inMilliseconds
         let overflow = lastOffset - active.baseOffset > Int64(Int32.max)
         guard full || old || overflow || active.isIndexFull else { return }
         try self.rollLocked(nowMs: nowMs)
@@ -367,7 +367,7 @@ public final class PartitionLog: @unchecked Sendable {
     public func needsFlushByTime(nowMs: Int64) -> Bool {
         self.lock.withLock {
             guard let interval = self._config.flushInterval else { return false }
-            return self._recoveryPoint < self.segments.last!.nextOffset && nowMs - self.lastFlushMs >= interval.milliseconds
+            return self._recoveryPoint < self.segments.last!.nextOffset && nowMs - self.lastFlushMs >= interval.inMilliseconds
         }
     }
 
@@ -476,7 +476,7 @@ public final class PartitionLog: @unchecked Sendable {
             if let retention = self._config.retentionTime {
                 deleted += try self.deleteSegments(nowMs: nowMs) { segment, next in
                     guard next != nil else { return false }
-                    return try nowMs - segment.largestTimestamp() > retention.milliseconds
+                    return try nowMs - segment.largestTimestamp() > retention.inMilliseconds
                 }
             }
             if let limit = self._config.retentionBytes {
@@ -503,7 +503,7 @@ public final class PartitionLog: @unchecked Sendable {
             guard try shouldDelete(segment, self.segments[1]) else { break }
             self.segments.removeFirst()
             let renamed = try segment.markDeleted(fileSystem: self.fileSystem)
-            let due = nowMs + self._config.fileDeleteDelay.milliseconds
+            let due = nowMs + self._config.fileDeleteDelay.inMilliseconds
             self.pendingDeletes += renamed.map { ($0, due) }
             self._logStartOffset = max(self._logStartOffset, self.segments[0].baseOffset)
             count += 1

@@ -1,0 +1,132 @@
+import Logging
+import NIOCore
+import SpateWire
+
+/// What a handler knows about the request beyond its body.
+struct RequestContext: Sendable {
+    var header: RequestHeader
+    var logger: Logger
+    var broker: BrokerState
+}
+
+/// Serves one API. `versions` is what the broker advertises (ApiVersions) and accepts; it may be narrower than the
+/// codec's (Kafka 4 removed old versions, KIP-896).
+protocol RequestHandler: Sendable {
+    associatedtype Request: KafkaRequest
+    static var versions: ClosedRange<Int16> { get }
+    /// The response, or nil for none (Produce with acks=0).
+    func handle(_ request: Request, context: RequestContext) async throws -> Request.Response?
+}
+
+/// A handler with its types erased, for the registry.
+struct HandlerEntry: Sendable {
+    let apiKey: APIKey
+    let versions: ClosedRange<Int16>
+    let run: @Sendable (ByteBuffer, RequestContext) async throws -> ByteBuffer?
+}
+
+/// Why a connection must close: the request cannot be answered in the protocol.
+struct ConnectionError: Error, CustomStringConvertible {
+    var description: String
+}
+
+extension RequestHandler {
+    static func entry(_ handler: Self) -> HandlerEntry {
+        HandlerEntry(apiKey: Request.apiKey, versions: Self.versions) { body, context in
+            let version = context.header.apiVersion
+            let request: Request
+            do {
+                request = try Request.decode(from: body, version: version)
+            } catch {
+                throw ConnectionError(description: "malformed \(Request.apiKey) v\(version) request: \(error)")
+            }
+            guard let response = try await handler.handle(request, context: context) else { return nil }
+            var frame = ByteBuffer()
+            do {
+                try response.encodeFrame(into: &frame, version: version, correlationID: context.header.correlationID)
+            } catch {
+                // A handler built a response its version cannot carry: a broker bug, not the client's.
+                throw ConnectionError(description: "could not encode the \(Request.apiKey) v\(version) response: \(error)")
+            }
+            return frame
+        }
+    }
+}
+
+/// Every handler the broker serves, by API key. One static table feeds dispatch and ApiVersions.
+struct HandlerRegistry: Sendable {
+    let entries: [Int16: HandlerEntry]
+
+    static let standard = HandlerRegistry(entries: [
+        ApiVersionsHandler.entry(ApiVersionsHandler()),
+        MetadataHandler.entry(MetadataHandler()),
+        CreateTopicsHandler.entry(CreateTopicsHandler()),
+        ProduceHandler.entry(ProduceHandler()),
+        FetchHandler.entry(FetchHandler()),
+        ListOffsetsHandler.entry(ListOffsetsHandler()),
+    ])
+
+    init(entries: [HandlerEntry]) {
+        self.entries = Dictionary(uniqueKeysWithValues: entries.map { ($0.apiKey.rawValue, $0) })
+    }
+
+    /// What ApiVersions advertises: exactly what is served.
+    var advertised: [ApiVersionsResponse.ApiVersion] {
+        self.entries.values.sorted { $0.apiKey.rawValue < $1.apiKey.rawValue }.map {
+            .init(apiKey: $0.apiKey.rawValue, minVersion: $0.versions.lowerBound, maxVersion: $0.versions.upperBound)
+        }
+    }
+
+    /// Answers one request frame; nil means no response is due. Throws ``ConnectionError`` when the connection
+    /// must close (Kafka's behaviour for an unknown key, an unsupported version or a malformed request).
+    func handle(frame: ByteBuffer, broker: BrokerState, logger: Logger) async throws -> ByteBuffer? {
+        var body = frame
+        let header: RequestHeader
+        do {
+            header = try RequestHeader(from: &body)
+        } catch {
+            // KIP-511: a flexible ApiVersions header we cannot read still gets the v0 answer if its prefix is there.
+            if let prefix = RequestHeader.peek(frame), prefix.apiKey == .apiVersions {
+                return try self.apiVersionsFallback(correlationID: prefix.correlationID)
+            }
+            throw ConnectionError(description: "malformed request header: \(error)")
+        }
+        var requestLogger = logger
+        requestLogger[metadataKey: "spate.api_key"] = "\(header.apiKey)"
+        requestLogger[metadataKey: "spate.api_version"] = "\(header.apiVersion)"
+        requestLogger[metadataKey: "spate.correlation_id"] = "\(header.correlationID)"
+        guard let entry = self.entries[header.apiKey.rawValue] else {
+            throw ConnectionError(description: "unknown API key \(header.apiKey.rawValue)")
+        }
+        guard entry.versions.contains(header.apiVersion) else {
+            if header.apiKey == .apiVersions {
+                return try self.apiVersionsFallback(correlationID: header.correlationID)
+            }
+            throw ConnectionError(
+                description: "unsupported version \(header.apiVersion) of \(header.apiKey) (serving \(entry.versions))")
+        }
+        requestLogger.trace("Request")
+        return try await entry.run(body, RequestContext(header: header, logger: requestLogger, broker: broker))
+    }
+
+    /// UNSUPPORTED_VERSION as ApiVersionsResponse v0 with the supported ranges (KIP-511).
+    func apiVersionsFallback(correlationID: Int32) throws -> ByteBuffer {
+        var frame = ByteBuffer()
+        try ApiVersionsResponse.unsupportedVersionFallback(apiKeys: self.advertised)
+            .encodeFrame(into: &frame, version: 0, correlationID: correlationID)
+        return frame
+    }
+}
+
+/// Everything handlers share.
+struct BrokerState: Sendable {
+    let configuration: BrokerConfiguration
+    let clusterID: String
+    let topics: TopicStore
+    let replicas: ReplicaManager
+    let registry: HandlerRegistry
+    /// The host and port clients are told to use.
+    let advertisedHost: String
+    let advertisedPort: Int32
+    var nodeID: BrokerID { BrokerID(self.configuration.nodeID) }
+}

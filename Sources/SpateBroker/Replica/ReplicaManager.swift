@@ -1,0 +1,64 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SpateRecords
+import SpateStorage
+import SpateWire
+
+/// The partitions this broker leads (all of them, on a single node): appends with the produce rules, reads for
+/// fetches, and the signals that wake long polls. Every file operation runs on the storage thread pool.
+final class ReplicaManager: Sendable {
+    let logManager: LogManager
+    let io: StorageIO
+    let topics: TopicStore
+    let configuration: BrokerConfiguration
+    let clock: @Sendable () -> Int64
+    let signal = AppendSignal()
+    private let groupCommits = NIOLockedValueBox<[TopicPartition: GroupCommit]>([:])
+    private let settingsCache = NIOLockedValueBox<[String: TopicSettings]>([:])
+
+    init(logManager: LogManager, io: StorageIO, topics: TopicStore, configuration: BrokerConfiguration,
+         clock: @escaping @Sendable () -> Int64) {
+        self.logManager = logManager
+        self.io = io
+        self.topics = topics
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    /// A topic's effective settings (broker defaults plus its overrides), cached until ``invalidateSettings(of:)``.
+    func settings(of topic: TopicMetadata) -> TopicSettings {
+        if let cached = self.settingsCache.withLockedValue({ $0[topic.name] }) { return cached }
+        let settings =
+            (try? TopicConfigs.settings(overrides: topic.configs, broker: self.configuration))
+            ?? TopicConfigs.defaults(self.configuration)
+        self.settingsCache.withLockedValue { $0[topic.name] = settings }
+        return settings
+    }
+
+    func invalidateSettings(of topic: String) {
+        _ = self.settingsCache.withLockedValue { $0.removeValue(forKey: topic) }
+    }
+
+    /// The log of a partition of an existing topic, created on first use.
+    func log(for partition: TopicPartition) throws -> PartitionLog? {
+        guard let topic = self.topics.topic(named: partition.topic), partition.partition < topic.partitionCount,
+            partition.partition >= 0
+        else { return nil }
+        if let log = self.logManager.log(for: partition) { return log }
+        return try self.logManager.getOrCreateLog(for: partition, config: self.settings(of: topic).log, nowMs: self.clock())
+    }
+
+    func groupCommit(for log: PartitionLog) -> GroupCommit {
+        self.groupCommits.withLockedValue { commits in
+            if let commit = commits[log.topicPartition], commit.log === log { return commit }
+            let commit = GroupCommit(log: log, io: self.io, clock: self.clock)
+            commits[log.topicPartition] = commit
+            return commit
+        }
+    }
+
+    func forget(_ partition: TopicPartition) {
+        _ = self.groupCommits.withLockedValue { $0.removeValue(forKey: partition) }
+    }
+}
