@@ -80,6 +80,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "spate-log-torture",
+            dependencies: [
+                "SpateStorage", "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "spate-wire-gen",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
