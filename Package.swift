@@ -132,6 +132,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "StorageCrashTests",
+            dependencies: ["SpateStorage", "SpateRecords"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SpateCompressionTests",
             dependencies: ["SpateCompression", "SpateRecords", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings

@@ -45,9 +45,10 @@ func payload(seq: Int64) -> String {
     var generator = SplitMix64(seed: UInt64(bitPattern: seq) ^ 0xA5A5_5A5A_0F0F_F0F0)
     let length = Int(generator.next() % 2001)
     let start = Int(generator.next() % 26)
-    var padding = [UInt8](repeating: 0, count: length)
-    for index in 0..<length { padding[index] = UInt8(ascii: "a") + UInt8((start + index * 7) % 26) }
-    return "\(seq):\(length):" + String(decoding: padding, as: UTF8.self)
+    let alphabet = "abcdefghijklmnopqrstuvwxyz"
+    let rotated = String(alphabet.dropFirst(start) + alphabet.prefix(start))
+    let padding = String(String(repeating: rotated, count: length / 26 + 1).prefix(length))
+    return "\(seq):\(length):" + padding
 }
 
 /// The sequence number in a record value, if the value is exactly that sequence number's payload.
