@@ -29,6 +29,7 @@ struct CampaignReport: CustomStringConvertible {
     var cycles = 0
     var killed = 0
     var killedEarly = 0
+    var killedBeforeStart = 0
     var cleanExits = 0
     var acknowledgedBatches = 0
     var records = 0
@@ -38,9 +39,10 @@ struct CampaignReport: CustomStringConvertible {
     var seconds = 0.0
 
     var description: String {
-        "seed=\(seed) cycles=\(cycles) sigkills=\(killed) (\(killedEarly) at a random moment right after launch) "
+        "seed=\(seed) cycles=\(cycles) sigkills=\(killed) (\(killedEarly) at a random moment right after launch, \(killedBeforeStart) of them before the writer's "
+            + "recovery had finished) "
             + "clean_exits=\(cleanExits) acked_batches=\(acknowledgedBatches) records=\(records) segments=\(segments) "
-            + "torn_tails_found=\(tornTails) max_recovery_point_at_start=\(maxRecoveryPointAtStart) "
+            + "torn_tails_recovered=\(tornTails) max_recovery_point_at_start=\(maxRecoveryPointAtStart) "
             + "seconds=\(String(format: "%.1f", seconds))"
     }
 }
@@ -81,7 +83,7 @@ struct CrashCampaign {
                 let segmentBytes = [4096, 6000, 12288, 24576, 49152][Int(random.next() % 5)]
                 let mode: Mode =
                     cycle % 8 == 7 ? .cleanExit(afterBatches: 1 + Int(random.next() % 10))
-                    : cycle % 5 == 4 ? .killAfter(microseconds: UInt32(random.next() % 40_000))
+                    : cycle % 5 == 0 ? .killAfter(microseconds: UInt32(random.next() % 300_000))
                     : .killAfterAcks(3 + Int(random.next() % 30))
                 let stderrPath = directory.appendingPathComponent("writer-\(cycle).stderr").path
                 let writer = try ChildProcess(
@@ -123,7 +125,7 @@ struct CrashCampaign {
                 default:
                     throw CrashFailure("\(context()): the writer ended with \(status) before SIGKILL: \(readFile(stderrPath))")
                 }
-                if readFile(stderrPath).contains("Truncated a torn") { report.tornTails += 1 }
+                if case .killAfter = mode, !lines.contains(where: { $0.hasPrefix("start ") }) { report.killedBeforeStart += 1 }
 
                 // What the writer said: where it started, then each acknowledged batch, contiguous.
                 var expectedNext: Int64? = nil
@@ -160,6 +162,7 @@ struct CrashCampaign {
                 let verify = try self.verify(dataDirectory: dataDirectory, segmentBytes: segmentBytes, directory: directory, cycle: cycle)
                 try check(records: verify.records, acks: acks, context: context())
                 report.segments = verify.segments
+                if verify.tornBytes > 0 { report.tornTails += 1 }
                 report.records = verify.records.count
                 logEnd = verify.logEnd
                 nextSeq = (verify.records.last?.seq ?? -1) + 1
@@ -196,6 +199,7 @@ struct CrashCampaign {
         var records: [(offset: Int64, seq: Int64)]
         var logEnd: Int64
         var segments: Int
+        var tornBytes: Int64
     }
 
     func verify(dataDirectory: String, segmentBytes: Int, directory: URL, cycle: Int) throws -> Verified {
@@ -225,7 +229,8 @@ struct CrashCampaign {
         }
         guard let logEnd = summary["log_end"], let segments = summary["segments"], summary["records"] == Int64(records.count)
         else { throw CrashFailure("verify printed no complete summary") }
-        return Verified(records: records, logEnd: logEnd, segments: Int(segments))
+        return Verified(
+            records: records, logEnd: logEnd, segments: Int(segments), tornBytes: summary["torn_bytes_before_recovery"] ?? 0)
     }
 }
 
