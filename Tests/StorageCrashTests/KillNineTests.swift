@@ -35,6 +35,8 @@ struct CampaignReport: CustomStringConvertible {
     var records = 0
     var segments = 0
     var tornTails = 0
+    var tornBeforeVerify = 0
+    var tornBeforeWriter = 0
     var maxRecoveryPointAtStart: Int64 = 0
     var seconds = 0.0
 
@@ -42,7 +44,8 @@ struct CampaignReport: CustomStringConvertible {
         "seed=\(seed) cycles=\(cycles) sigkills=\(killed) (\(killedEarly) at a random moment right after launch, \(killedBeforeStart) of them before the writer's "
             + "recovery had finished) "
             + "clean_exits=\(cleanExits) acked_batches=\(acknowledgedBatches) records=\(records) segments=\(segments) "
-            + "torn_tails_recovered=\(tornTails) max_recovery_point_at_start=\(maxRecoveryPointAtStart) "
+            + "torn_tails_recovered_by_verify=\(tornTails) simulated_torn_writes=\(tornBeforeVerify) before verify, "
+            + "\(tornBeforeWriter) before a writer restart; max_recovery_point_at_start=\(maxRecoveryPointAtStart) "
             + "seconds=\(String(format: "%.1f", seconds))"
     }
 }
@@ -158,14 +161,33 @@ struct CrashCampaign {
                     }
                 }
 
+                // A write torn by the crash (SIGKILL rarely lands inside pwrite): add a partial batch or zeros after the
+                // last batch, either now (verify's recovery must cut it) or after verify (the next writer's must).
+                // Not before verify after a clean exit: nothing writes after the clean-shutdown marker, and a clean
+                // start does not recover (it fails on a bad tail instead).
+                var tear = random.next() % 3
+                if case .cleanExit = mode, tear == 1 { tear = 0 }
+                var appendedTorn = 0
+                if tear == 1 {
+                    appendedTorn = try tearTail(partitionDirectory: dataDirectory + "/torture-0", random: &random)
+                    report.tornBeforeVerify += 1
+                }
+
                 // The restart: recovery, then a full CRC scan, then every acknowledged record must be there.
                 let verify = try self.verify(dataDirectory: dataDirectory, segmentBytes: segmentBytes, directory: directory, cycle: cycle)
+                guard verify.tornBytes >= Int64(appendedTorn) else {
+                    throw CrashFailure("\(context()): verify saw \(verify.tornBytes) torn bytes, \(appendedTorn) were added")
+                }
                 try check(records: verify.records, acks: acks, context: context())
                 report.segments = verify.segments
                 if verify.tornBytes > 0 { report.tornTails += 1 }
                 report.records = verify.records.count
                 logEnd = verify.logEnd
                 nextSeq = (verify.records.last?.seq ?? -1) + 1
+                if tear == 2 {
+                    _ = try tearTail(partitionDirectory: dataDirectory + "/torture-0", random: &random)
+                    report.tornBeforeWriter += 1
+                }
                 report.cycles += 1
             }
         } catch {
@@ -257,6 +279,38 @@ func check(records: [(offset: Int64, seq: Int64)], acks: [Ack], context: String)
             }
         }
     }
+}
+
+/// Appends what a write torn by a crash leaves to the last segment file: a strict prefix of a copy of its last
+/// batch, or zeros (a file extended without its data). Returns the number of bytes appended.
+func tearTail(partitionDirectory: String, random: inout SplitMix64) throws -> Int {
+    let names = try FileManager.default.contentsOfDirectory(atPath: partitionDirectory)
+        .filter { $0.hasSuffix(".log") && $0.count == 24 }.sorted()
+    guard let last = names.last else { return 0 }
+    let path = partitionDirectory + "/" + last
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    // The last whole batch, framed by the length fields.
+    var position = 0
+    var lastBatch: Range<Int>?
+    while position + 12 <= data.count {
+        let length = data[(data.startIndex + position + 8)..<(data.startIndex + position + 12)].reduce(0) { $0 << 8 | Int($1) }
+        guard length >= 49, position + 12 + length <= data.count else { break }
+        lastBatch = position..<(position + 12 + length)
+        position += 12 + length
+    }
+    guard position == data.count else { throw CrashFailure("\(path) does not end on a batch boundary before tearing") }
+    let torn: Data
+    if let lastBatch, random.next() % 2 == 0 {
+        let batch = data[(data.startIndex + lastBatch.lowerBound)..<(data.startIndex + lastBatch.upperBound)]
+        torn = Data(batch.prefix(1 + Int(random.next() % UInt64(batch.count - 1))))
+    } else {
+        torn = Data(count: 1 + Int(random.next() % 4096))
+    }
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    try handle.seekToEnd()
+    try handle.write(contentsOf: torn)
+    return torn.count
 }
 
 // MARK: Processes
