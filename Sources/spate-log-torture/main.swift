@@ -153,10 +153,20 @@ func runWriter(_ arguments: Arguments) throws -> Never {
     let logger = Logger(label: "spate.log-torture")
 
     let manager = try LogManager.open(
-        dataDirectory: directory, fileSystem: PosixFileSystem(), compressor: nil, config: { _ in config }, nowMs: nowMs(),
-        logger: logger)
-    let log = try manager.log(for: topicPartition) ?? manager.getOrCreateLog(
-        for: topicPartition, config: config, nowMs: nowMs())
+        dataDirectory: directory,
+        fileSystem: PosixFileSystem(),
+        compressor: nil,
+        config: { _ in config },
+        nowMs: nowMs(),
+        logger: logger
+    )
+    let log =
+        try manager.log(for: topicPartition)
+        ?? manager.getOrCreateLog(
+            for: topicPartition,
+            config: config,
+            nowMs: nowMs()
+        )
     try manager.writeCheckpoints()
 
     // The next sequence number follows the last record in the log.
@@ -191,13 +201,22 @@ func runWriter(_ arguments: Arguments) throws -> Never {
             nextSeq += 1
         }
         let lastSeq = nextSeq - 1
-        let result = try log.append(RecordSet(buffer: try builder.build(compressor: nil)), leaderEpoch: 0, nowMs: timestamp)
+        let result = try log.append(
+            RecordSet(buffer: try builder.build(compressor: nil)),
+            leaderEpoch: 0,
+            nowMs: timestamp
+        )
         guard result.lastOffset - result.firstOffset == lastSeq - firstSeq else {
-            fail("append gave offsets \(result.firstOffset)...\(result.lastOffset) to \(lastSeq - firstSeq + 1) records", code: 3)
+            fail(
+                "append gave offsets \(result.firstOffset)...\(result.lastOffset) to \(lastSeq - firstSeq + 1) records",
+                code: 3
+            )
         }
         // Flush, then acknowledge.
         let durable = try log.flush(nowMs: nowMs())
-        guard durable > result.lastOffset else { fail("flush made only \(durable) durable, need \(result.lastOffset + 1)", code: 3) }
+        guard durable > result.lastOffset else {
+            fail("flush made only \(durable) durable, need \(result.lastOffset + 1)", code: 3)
+        }
         emit("ack \(result.firstOffset) \(result.lastOffset) \(firstSeq) \(lastSeq)")
         batches += 1
         if batches % checkpointEvery == 0 { try manager.writeCheckpoints() }
@@ -267,7 +286,9 @@ func scanFiles(partitionDirectory: String) throws -> ScanResult {
                     problem = "a batch of \(total) bytes with only \(remaining) left"
                 } else {
                     do {
-                        let candidate = try RecordBatch(buffer: bytes.getSlice(at: bytes.readerIndex + position, length: total)!)
+                        let candidate = try RecordBatch(
+                            buffer: bytes.getSlice(at: bytes.readerIndex + position, length: total)!
+                        )
                         try candidate.validate()
                         batch = candidate
                     } catch {
@@ -285,11 +306,15 @@ func scanFiles(partitionDirectory: String) throws -> ScanResult {
                 throw VerifyError("\(name) position \(position): \(problem!), in a segment that is not the last")
             }
             guard batch.baseOffset == expectedOffset! else {
-                throw VerifyError("\(name) position \(position): batch base offset \(batch.baseOffset), expected \(expectedOffset!)")
+                throw VerifyError(
+                    "\(name) position \(position): batch base offset \(batch.baseOffset), expected \(expectedOffset!)"
+                )
             }
             let records = try batch.records(using: nil, maxDecompressedSize: 1 << 26)
             guard records.count == Int(batch.recordCount), batch.lastOffsetDelta == batch.recordCount - 1 else {
-                throw VerifyError("\(name) position \(position): \(records.count) records, lastOffsetDelta \(batch.lastOffsetDelta)")
+                throw VerifyError(
+                    "\(name) position \(position): \(records.count) records, lastOffsetDelta \(batch.lastOffsetDelta)"
+                )
             }
             for (index, record) in records.enumerated() {
                 guard record.offset == batch.baseOffset + Int64(index) else {
@@ -352,22 +377,31 @@ func runVerify(_ arguments: Arguments) throws -> Never {
         var final = before
         if !arguments.flags.contains("no-recover") {
             let manager = try LogManager.open(
-                dataDirectory: directory, fileSystem: PosixFileSystem(), compressor: nil, config: { _ in config },
-                nowMs: nowMs(), logger: Logger(label: "spate.log-torture"))
+                dataDirectory: directory,
+                fileSystem: PosixFileSystem(),
+                compressor: nil,
+                config: { _ in config },
+                nowMs: nowMs(),
+                logger: Logger(label: "spate.log-torture")
+            )
             guard let log = manager.log(for: topicPartition) else {
                 guard before.records.isEmpty else { throw VerifyError("no log for \(topicPartition) after recovery") }
                 emit("summary records=0 batches=0 segments=0 log_end=0 torn_bytes_before_recovery=0")
                 exit(0)
             }
             guard log.logEndOffset == before.endOffset else {
-                throw VerifyError("recovery ended the log at \(log.logEndOffset), the valid batches end at \(before.endOffset)")
+                throw VerifyError(
+                    "recovery ended the log at \(log.logEndOffset), the valid batches end at \(before.endOffset)"
+                )
             }
             let fetched = try readThroughLog(log)
             guard fetched == before.records else {
-                let index = zip(fetched, before.records).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                let index =
+                    zip(fetched, before.records).enumerated().first { $0.element.0 != $0.element.1 }?.offset
                     ?? min(fetched.count, before.records.count)
                 throw VerifyError(
-                    "the fetch path disagrees with the file scan at record \(index) (\(fetched.count) vs \(before.records.count) records)")
+                    "the fetch path disagrees with the file scan at record \(index) (\(fetched.count) vs \(before.records.count) records)"
+                )
             }
             let after = try scanFiles(partitionDirectory: partitionDirectory)
             guard after.tornBytes == 0 else { throw VerifyError("\(after.tornBytes) torn bytes remain after recovery") }
@@ -379,7 +413,8 @@ func runVerify(_ arguments: Arguments) throws -> Never {
         for record in final.records { lines.append("record \(record.offset) \(record.seq)") }
         lines.append(
             "summary records=\(final.records.count) batches=\(final.batches) segments=\(final.segments) "
-                + "log_end=\(final.endOffset) torn_bytes_before_recovery=\(before.tornBytes)")
+                + "log_end=\(final.endOffset) torn_bytes_before_recovery=\(before.tornBytes)"
+        )
         emit(lines.joined(separator: "\n"))
         exit(0)
     } catch {

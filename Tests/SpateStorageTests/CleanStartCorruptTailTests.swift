@@ -16,8 +16,13 @@ import Testing
         let partition = TopicPartition(topic: "orders", partition: 0)
         func openManager() throws -> LogManager {
             try LogManager.open(
-                dataDirectory: directory.path, fileSystem: PosixFileSystem(), compressor: nil, config: { _ in LogConfig() },
-                nowMs: 0, logger: testLogger)
+                dataDirectory: directory.path,
+                fileSystem: PosixFileSystem(),
+                compressor: nil,
+                config: { _ in LogConfig() },
+                nowMs: 0,
+                logger: testLogger
+            )
         }
         let manager = try openManager()
         let log = try manager.getOrCreateLog(for: partition, config: LogConfig(), nowMs: 0)

@@ -69,7 +69,9 @@ struct CrashCampaign {
 
     func run() throws -> CampaignReport {
         let started = Date()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spate-crash-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "spate-crash-\(UUID().uuidString)"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let dataDirectory = directory.appendingPathComponent("data").path
         var keep = false
@@ -85,18 +87,24 @@ struct CrashCampaign {
             for cycle in 0..<self.cycles {
                 let segmentBytes = [4096, 6000, 12288, 24576, 49152][Int(random.next() % 5)]
                 let mode: Mode =
-                    cycle % 8 == 7 ? .cleanExit(afterBatches: 1 + Int(random.next() % 10))
-                    : cycle % 5 == 0 ? .killAfter(microseconds: UInt32(random.next() % 300_000))
-                    : .killAfterAcks(3 + Int(random.next() % 30))
+                    cycle % 8 == 7
+                    ? .cleanExit(afterBatches: 1 + Int(random.next() % 10))
+                    : cycle % 5 == 0
+                        ? .killAfter(microseconds: UInt32(random.next() % 300_000))
+                        : .killAfterAcks(3 + Int(random.next() % 30))
                 let stderrPath = directory.appendingPathComponent("writer-\(cycle).stderr").path
                 let writer = try ChildProcess(
                     binary: self.binary,
                     arguments: [
-                        "write", "--dir", dataDirectory, "--segment-bytes", "\(segmentBytes)", "--seed", "\(random.next() >> 1)",
+                        "write", "--dir", dataDirectory, "--segment-bytes", "\(segmentBytes)", "--seed",
+                        "\(random.next() >> 1)",
                         "--checkpoint-every", "\(1 + random.next() % 6)",
                     ] + mode.extraArguments,
-                    stderrPath: stderrPath)
-                let context = { "cycle \(cycle) (\(mode), segment.bytes \(segmentBytes)); writer stderr in \(stderrPath)" }
+                    stderrPath: stderrPath
+                )
+                let context = {
+                    "cycle \(cycle) (\(mode), segment.bytes \(segmentBytes)); writer stderr in \(stderrPath)"
+                }
                 switch mode {
                 case .killAfterAcks(let count):
                     let reached = writer.output.wait(timeout: 30) { lines, eof in
@@ -126,9 +134,13 @@ struct CrashCampaign {
                 case (_, .signalled(SIGKILL)):
                     break
                 default:
-                    throw CrashFailure("\(context()): the writer ended with \(status) before SIGKILL: \(readFile(stderrPath))")
+                    throw CrashFailure(
+                        "\(context()): the writer ended with \(status) before SIGKILL: \(readFile(stderrPath))"
+                    )
                 }
-                if case .killAfter = mode, !lines.contains(where: { $0.hasPrefix("start ") }) { report.killedBeforeStart += 1 }
+                if case .killAfter = mode, !lines.contains(where: { $0.hasPrefix("start ") }) {
+                    report.killedBeforeStart += 1
+                }
 
                 // What the writer said: where it started, then each acknowledged batch, contiguous.
                 var expectedNext: Int64? = nil
@@ -136,21 +148,32 @@ struct CrashCampaign {
                     let fields = line.split(separator: " ")
                     switch fields.first {
                     case "start":
-                        guard fields.count == 4, let end = Int64(fields[1]), let seq = Int64(fields[2]), let point = Int64(fields[3])
+                        guard fields.count == 4, let end = Int64(fields[1]), let seq = Int64(fields[2]),
+                            let point = Int64(fields[3])
                         else { throw CrashFailure("\(context()): bad line \(line)") }
                         guard end == logEnd, seq == nextSeq else {
                             throw CrashFailure(
-                                "\(context()): the writer restarted at offset \(end), seq \(seq); the last verify ended at \(logEnd), seq \(nextSeq)")
+                                "\(context()): the writer restarted at offset \(end), seq \(seq); the last verify ended at \(logEnd), seq \(nextSeq)"
+                            )
                         }
                         report.maxRecoveryPointAtStart = max(report.maxRecoveryPointAtStart, point)
                         expectedNext = end
                     case "ack":
                         let numbers = fields.dropFirst().compactMap { Int64($0) }
                         guard numbers.count == 4 else { throw CrashFailure("\(context()): bad line \(line)") }
-                        let ack = Ack(firstOffset: numbers[0], lastOffset: numbers[1], firstSeq: numbers[2], lastSeq: numbers[3])
+                        let ack = Ack(
+                            firstOffset: numbers[0],
+                            lastOffset: numbers[1],
+                            firstSeq: numbers[2],
+                            lastSeq: numbers[3]
+                        )
                         guard ack.firstOffset == expectedNext, ack.lastOffset >= ack.firstOffset,
                             ack.lastOffset - ack.firstOffset == ack.lastSeq - ack.firstSeq
-                        else { throw CrashFailure("\(context()): ack \(line) does not follow offset \(String(describing: expectedNext))") }
+                        else {
+                            throw CrashFailure(
+                                "\(context()): ack \(line) does not follow offset \(String(describing: expectedNext))"
+                            )
+                        }
                         expectedNext = ack.lastOffset + 1
                         acks.append(ack)
                         report.acknowledgedBatches += 1
@@ -174,9 +197,16 @@ struct CrashCampaign {
                 }
 
                 // The restart: recovery, then a full CRC scan, then every acknowledged record must be there.
-                let verify = try self.verify(dataDirectory: dataDirectory, segmentBytes: segmentBytes, directory: directory, cycle: cycle)
+                let verify = try self.verify(
+                    dataDirectory: dataDirectory,
+                    segmentBytes: segmentBytes,
+                    directory: directory,
+                    cycle: cycle
+                )
                 guard verify.tornBytes >= Int64(appendedTorn) else {
-                    throw CrashFailure("\(context()): verify saw \(verify.tornBytes) torn bytes, \(appendedTorn) were added")
+                    throw CrashFailure(
+                        "\(context()): verify saw \(verify.tornBytes) torn bytes, \(appendedTorn) were added"
+                    )
                 }
                 try check(records: verify.records, acks: acks, context: context())
                 report.segments = verify.segments
@@ -227,10 +257,14 @@ struct CrashCampaign {
     func verify(dataDirectory: String, segmentBytes: Int, directory: URL, cycle: Int) throws -> Verified {
         let stderrPath = directory.appendingPathComponent("verify-\(cycle).stderr").path
         let child = try ChildProcess(
-            binary: self.binary, arguments: ["verify", "--dir", dataDirectory, "--segment-bytes", "\(segmentBytes)"],
-            stderrPath: stderrPath)
+            binary: self.binary,
+            arguments: ["verify", "--dir", dataDirectory, "--segment-bytes", "\(segmentBytes)"],
+            stderrPath: stderrPath
+        )
         let status = try child.waitForExit(timeout: 60)
-        guard child.output.wait(timeout: 10, until: { $1 }) else { throw CrashFailure("verify's stdout did not reach EOF") }
+        guard child.output.wait(timeout: 10, until: { $1 }) else {
+            throw CrashFailure("verify's stdout did not reach EOF")
+        }
         guard case .exited(0) = status else {
             throw CrashFailure("verify after cycle \(cycle) failed (\(status)): \(readFile(stderrPath))")
         }
@@ -249,10 +283,15 @@ struct CrashCampaign {
                 throw CrashFailure("unexpected verify line: \(line)")
             }
         }
-        guard let logEnd = summary["log_end"], let segments = summary["segments"], summary["records"] == Int64(records.count)
+        guard let logEnd = summary["log_end"], let segments = summary["segments"],
+            summary["records"] == Int64(records.count)
         else { throw CrashFailure("verify printed no complete summary") }
         return Verified(
-            records: records, logEnd: logEnd, segments: Int(segments), tornBytes: summary["torn_bytes_before_recovery"] ?? 0)
+            records: records,
+            logEnd: logEnd,
+            segments: Int(segments),
+            tornBytes: summary["torn_bytes_before_recovery"] ?? 0
+        )
     }
 }
 
@@ -261,21 +300,28 @@ struct CrashCampaign {
 func check(records: [(offset: Int64, seq: Int64)], acks: [Ack], context: String) throws {
     for (index, record) in records.enumerated() {
         guard record.offset == Int64(index) else {
-            throw CrashFailure("\(context): record \(index) has offset \(record.offset) (offsets must be contiguous from 0)")
+            throw CrashFailure(
+                "\(context): record \(index) has offset \(record.offset) (offsets must be contiguous from 0)"
+            )
         }
         guard index == 0 || record.seq == records[index - 1].seq + 1 else {
             throw CrashFailure(
-                "\(context): offset \(record.offset) holds seq \(record.seq) after seq \(records[index - 1].seq) (a gap or a duplicate)")
+                "\(context): offset \(record.offset) holds seq \(record.seq) after seq \(records[index - 1].seq) (a gap or a duplicate)"
+            )
         }
     }
     for ack in acks {
         guard ack.lastOffset < Int64(records.count) else {
-            throw CrashFailure("\(context): acknowledged offsets \(ack.firstOffset)...\(ack.lastOffset) are lost (log has \(records.count) records)")
+            throw CrashFailure(
+                "\(context): acknowledged offsets \(ack.firstOffset)...\(ack.lastOffset) are lost (log has \(records.count) records)"
+            )
         }
         for offset in ack.firstOffset...ack.lastOffset {
             let expected = ack.firstSeq + (offset - ack.firstOffset)
             guard records[Int(offset)].seq == expected else {
-                throw CrashFailure("\(context): acknowledged offset \(offset) holds seq \(records[Int(offset)].seq), acked as \(expected)")
+                throw CrashFailure(
+                    "\(context): acknowledged offset \(offset) holds seq \(records[Int(offset)].seq), acked as \(expected)"
+                )
             }
         }
     }
@@ -293,7 +339,9 @@ func tearTail(partitionDirectory: String, random: inout SplitMix64) throws -> In
     var position = 0
     var lastBatch: Range<Int>?
     while position + 12 <= data.count {
-        let length = data[(data.startIndex + position + 8)..<(data.startIndex + position + 12)].reduce(0) { $0 << 8 | Int($1) }
+        let length = data[(data.startIndex + position + 8)..<(data.startIndex + position + 12)].reduce(0) {
+            $0 << 8 | Int($1)
+        }
         guard length >= 49, position + 12 + length <= data.count else { break }
         lastBatch = position..<(position + 12 + length)
         position += 12 + length
@@ -326,16 +374,20 @@ func tortureBinary() throws -> URL {
         candidates.append(bundle.bundleURL.appendingPathComponent("spate-log-torture"))
     }
     if let executable = CommandLine.arguments.first {
-        candidates.append(URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("spate-log-torture"))
+        candidates.append(
+            URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("spate-log-torture")
+        )
     }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     for configuration in ["debug", "release"] {
         candidates.append(root.appendingPathComponent(".build/\(configuration)/spate-log-torture"))
     }
     if let found = candidates.first(where: { fileManager.isExecutableFile(atPath: $0.path) }) { return found }
     throw CrashFailure(
         "spate-log-torture was not found (looked in \(candidates.map(\.path))): run `swift build --build-tests` "
-            + "(or `swift build --product spate-log-torture`) first")
+            + "(or `swift build --product spate-log-torture`) first"
+    )
 }
 
 enum ExitStatus: Equatable, CustomStringConvertible {
