@@ -367,7 +367,12 @@ func tearTail(partitionDirectory: String, random: inout SplitMix64) throws -> In
 /// `.build/debug` or `.build/release`.
 func tortureBinary() throws -> URL {
     let fileManager = FileManager.default
-    if let path = ProcessInfo.processInfo.environment["SPATE_LOG_TORTURE"] { return URL(fileURLWithPath: path) }
+    if let path = ProcessInfo.processInfo.environment["SPATE_LOG_TORTURE"] {
+        guard fileManager.isExecutableFile(atPath: path) else {
+            throw CrashFailure("SPATE_LOG_TORTURE=\(path) is not an executable file")
+        }
+        return URL(fileURLWithPath: path)
+    }
     var candidates: [URL] = []
     for bundle in Bundle.allBundles + [Bundle.main] {
         candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("spate-log-torture"))
