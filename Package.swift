@@ -96,6 +96,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "spate-log-torture",
+            dependencies: [
+                "SpateStorage", "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "spate-wire-gen",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -136,6 +145,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StorageCrashTests",
+            dependencies: ["SpateStorage", "SpateRecords"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
