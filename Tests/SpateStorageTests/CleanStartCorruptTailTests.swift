@@ -4,13 +4,11 @@ import Testing
 
 @testable import SpateStorage
 
-/// Found by the crash test (StorageCrashTests): bytes after the last whole batch of the active segment are recovered
-/// after a crash, but after a clean shutdown the start-up does not recover at all, and `loadTail` throws `.corrupt`
-/// out of `LogManager.open` (every partition fails to load, and the clean-shutdown marker stays, so each restart fails
-/// the same way). Nothing Spate does writes after the marker, so this needs outside damage (or a disk that lies);
-/// whether a clean start should fall back to recovering that log is for the storage owner to decide.
+/// Regression test, found by the crash test (StorageCrashTests): after a clean shutdown the start-up used to skip
+/// recovery, so a damaged active-segment tail made `loadTail` throw `.corrupt` out of `LogManager.open` on every
+/// restart. A clean start now falls back to recovering that log.
 @Suite struct CleanStartCorruptTailTests {
-    @Test func corruptTailAfterCleanShutdownFailsTheCleanStart() throws {
+    @Test func corruptTailAfterCleanShutdownIsRecovered() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let partition = TopicPartition(topic: "orders", partition: 0)
@@ -36,9 +34,11 @@ import Testing
         try file.write(zeros, at: try file.size())
         try file.close()
 
-        withKnownIssue("a clean start does not recover a corrupt tail: LogManager.open throws .corrupt") {
-            let reopened = try openManager()
-            #expect(reopened.log(for: partition)?.logEndOffset == 12)
-        }
+        let reopened = try openManager()
+        #expect(reopened.hadCleanShutdown)
+        #expect(reopened.log(for: partition)?.logEndOffset == 12)
+        #expect(try readAll(reopened.log(for: partition)!).count == 12)
+        _ = try reopened.log(for: partition)!.append(RecordSet(buffer: try makeBatch(count: 1)), leaderEpoch: 0, nowMs: 0)
+        #expect(reopened.log(for: partition)?.logEndOffset == 13)
     }
 }

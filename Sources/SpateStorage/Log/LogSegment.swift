@@ -8,8 +8,10 @@ final class LogSegment {
     let baseOffset: Int64
     let directory: String
     let log: any SegmentFile
-    private let offsetIndexFile: any SegmentFile
-    private let timeIndexFile: any SegmentFile
+    private let fileSystem: any StorageFileSystem
+    /// The index files, opened on first use so that start-up holds one descriptor per segment, as Kafka does.
+    private var openedOffsetIndexFile: (any SegmentFile)?
+    private var openedTimeIndexFile: (any SegmentFile)?
     private let indexIntervalBytes: Int
     private let maxIndexBytes: Int
 
@@ -44,21 +46,23 @@ final class LogSegment {
     }
 
     private init(
-        baseOffset: Int64, directory: String, log: any SegmentFile, offsetIndexFile: any SegmentFile,
-        timeIndexFile: any SegmentFile, config: LogConfig, size: Int64, createdMs: Int64, isNew: Bool
+        baseOffset: Int64, directory: String, log: any SegmentFile, fileSystem: any StorageFileSystem,
+        offsetIndexFile: (any SegmentFile)?, timeIndexFile: (any SegmentFile)?, config: LogConfig, size: Int64,
+        createdMs: Int64, isNew: Bool
     ) {
         self.baseOffset = baseOffset
         self.directory = directory
         self.log = log
-        self.offsetIndexFile = offsetIndexFile
-        self.timeIndexFile = timeIndexFile
+        self.fileSystem = fileSystem
+        self.openedOffsetIndexFile = offsetIndexFile
+        self.openedTimeIndexFile = timeIndexFile
         self.indexIntervalBytes = config.indexIntervalBytes
         self.maxIndexBytes = config.segmentIndexBytes
         self.size = size
         self.nextOffset = baseOffset
         self.createdMs = createdMs
         self.tailLoaded = isNew
-        if isNew {
+        if isNew, let offsetIndexFile, let timeIndexFile {
             self.loadedOffsetIndex = OffsetIndex(baseOffset: baseOffset, file: offsetIndexFile, maxIndexBytes: config.segmentIndexBytes)
             self.loadedTimeIndex = TimeIndex(baseOffset: baseOffset, file: timeIndexFile, maxIndexBytes: config.segmentIndexBytes)
         }
@@ -75,8 +79,8 @@ final class LogSegment {
         try index.truncate(to: 0)
         try timeIndex.truncate(to: 0)
         return LogSegment(
-            baseOffset: baseOffset, directory: directory, log: log, offsetIndexFile: index, timeIndexFile: timeIndex,
-            config: config, size: 0, createdMs: nowMs, isNew: true)
+            baseOffset: baseOffset, directory: directory, log: log, fileSystem: fileSystem, offsetIndexFile: index,
+            timeIndexFile: timeIndex, config: config, size: 0, createdMs: nowMs, isNew: true)
     }
 
     /// Opens an existing segment without reading it: its size comes from the file system, its indexes load on use.
@@ -84,20 +88,37 @@ final class LogSegment {
         fileSystem: any StorageFileSystem, directory: String, baseOffset: Int64, config: LogConfig, nowMs: Int64
     ) throws(StorageError) -> LogSegment {
         let log = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".log")), create: false)
-        let index = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".index")), create: true)
-        let timeIndex = try fileSystem.open(joinPath(directory, Self.fileName(baseOffset, ".timeindex")), create: true)
         return LogSegment(
-            baseOffset: baseOffset, directory: directory, log: log, offsetIndexFile: index, timeIndexFile: timeIndex,
-            config: config, size: try log.size(), createdMs: nowMs, isNew: false)
+            baseOffset: baseOffset, directory: directory, log: log, fileSystem: fileSystem, offsetIndexFile: nil,
+            timeIndexFile: nil, config: config, size: try log.size(), createdMs: nowMs, isNew: false)
     }
 
     // MARK: Indexes
 
+    private var offsetIndexFile: any SegmentFile {
+        get throws(StorageError) {
+            if let file = self.openedOffsetIndexFile { return file }
+            let file = try self.fileSystem.open(joinPath(self.directory, Self.fileName(self.baseOffset, ".index")), create: true)
+            self.openedOffsetIndexFile = file
+            return file
+        }
+    }
+
+    private var timeIndexFile: any SegmentFile {
+        get throws(StorageError) {
+            if let file = self.openedTimeIndexFile { return file }
+            let file = try self.fileSystem.open(
+                joinPath(self.directory, Self.fileName(self.baseOffset, ".timeindex")), create: true)
+            self.openedTimeIndexFile = file
+            return file
+        }
+    }
+
     /// The offset index, loading it (and rebuilding it from the log if it fails its sanity check) on first use.
     private func offsetIndex() throws(StorageError) -> OffsetIndex {
         if let index = self.loadedOffsetIndex { return index }
-        var index = OffsetIndex(baseOffset: self.baseOffset, file: self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
-        var time = TimeIndex(baseOffset: self.baseOffset, file: self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
+        var index = OffsetIndex(baseOffset: self.baseOffset, file: try self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
+        var time = TimeIndex(baseOffset: self.baseOffset, file: try self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
         if try index.load(logSize: self.size), try time.load(maxOffset: Int64.max) {
             self.loadedOffsetIndex = index
             self.loadedTimeIndex = time
@@ -114,8 +135,8 @@ final class LogSegment {
 
     /// Discards both indexes and rebuilds them by scanning the log, which must be valid up to ``size``.
     func rebuildIndexes() throws(StorageError) {
-        var index = OffsetIndex(baseOffset: self.baseOffset, file: self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
-        var time = TimeIndex(baseOffset: self.baseOffset, file: self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
+        var index = OffsetIndex(baseOffset: self.baseOffset, file: try self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
+        var time = TimeIndex(baseOffset: self.baseOffset, file: try self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
         try index.reset()
         try time.reset()
         var scanner = BatchScanner(file: self.log, from: 0, end: self.size)
@@ -344,14 +365,14 @@ final class LogSegment {
 
     func flush() throws(StorageError) {
         try self.log.sync()
-        try self.offsetIndexFile.sync()
-        try self.timeIndexFile.sync()
+        try self.openedOffsetIndexFile?.sync()
+        try self.openedTimeIndexFile?.sync()
     }
 
     func close() {
         try? self.log.close()
-        try? self.offsetIndexFile.close()
-        try? self.timeIndexFile.close()
+        try? self.openedOffsetIndexFile?.close()
+        try? self.openedTimeIndexFile?.close()
     }
 
     /// The suffixes of the files a segment owns.

@@ -124,9 +124,22 @@ public final class PartitionLog: @unchecked Sendable {
         }
 
         var recoveryPoint = recoveryPoint
+        var needsRecovery = !hadCleanShutdown
         if hadCleanShutdown {
-            try segments.last!.loadTail()
-        } else {
+            do {
+                try segments.last!.loadTail()
+            } catch {
+                guard error.code == .corrupt else { throw error }
+                // Spate writes nothing after a clean shutdown, so this is outside damage: recover this log rather
+                // than refuse to start.
+                logger.warning(
+                    "The active segment is damaged despite a clean shutdown; recovering the log",
+                    metadata: ["spate.segment": "\(segments.last!.baseOffset)", "spate.error": "\(error)"])
+                needsRecovery = true
+                recoveryPoint = segments.last!.baseOffset
+            }
+        }
+        if needsRecovery {
             let startIndex = segments.lastIndex { $0.baseOffset <= recoveryPoint } ?? 0
             var index = startIndex
             while index < segments.count {
@@ -171,7 +184,7 @@ public final class PartitionLog: @unchecked Sendable {
         let log = PartitionLog(
             topicPartition: topicPartition, directory: directory, fileSystem: fileSystem, compressor: compressor,
             logger: logger, config: config, segments: segments, logStartOffset: start,
-            recoveryPoint: hadCleanShutdown ? logEnd : recoveryPoint, epochs: epochs, nowMs: nowMs)
+            recoveryPoint: needsRecovery ? recoveryPoint : logEnd, epochs: epochs, nowMs: nowMs)
         logger.debug(
             "Opened partition log",
             metadata: [
