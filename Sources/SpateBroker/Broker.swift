@@ -36,8 +36,8 @@ public struct Broker: Service {
         do {
             let fileSystem = PosixFileSystem()
             let dataDirectory = configuration.storage.dataDirectory
-            let (logManager, topics, meta) = try await io.run {
-                () throws -> (LogManager, TopicStore, MetaProperties) in
+            let (logManager, topics, meta, producerIDs) = try await io.run {
+                () throws -> (LogManager, TopicStore, MetaProperties, ProducerIDManager) in
                 try fileSystem.createDirectoryDurably(dataDirectory)
                 let meta = try MetaProperties.loadOrCreate(
                     dataDirectory: dataDirectory, nodeID: configuration.nodeID, fileSystem: fileSystem)
@@ -47,8 +47,10 @@ public struct Broker: Service {
                     config: { name in
                         topics.topic(named: name).flatMap { try? TopicConfigs.settings(overrides: $0.configs, broker: configuration).log }
                             ?? configuration.storage.logDefaults
-                    }, nowMs: wallClockMilliseconds(), logger: logger)
-                return (manager, topics, meta)
+                    }, nowMs: wallClockMilliseconds(), logger: logger,
+                    producerIDExpiration: configuration.transactions.producerIDExpiration)
+                let producerIDs = try ProducerIDManager.load(dataDirectory: dataDirectory, fileSystem: fileSystem)
+                return (manager, topics, meta, producerIDs)
             }
             let replicas = ReplicaManager(
                 logManager: logManager, io: io, topics: topics, configuration: configuration, clock: wallClockMilliseconds)
@@ -72,7 +74,7 @@ public struct Broker: Service {
             let port = server.channel.localAddress?.port ?? configuration.network.port
             let state = BrokerState(
                 configuration: configuration, clusterID: meta.clusterID, topics: topics, replicas: replicas,
-                registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
+                producerIDs: producerIDs, registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
                 advertisedPort: Int32(configuration.network.advertisedPort ?? port))
             let elapsed = ContinuousClock.now - started
             logger.info(

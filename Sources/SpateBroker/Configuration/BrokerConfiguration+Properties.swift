@@ -52,6 +52,8 @@ extension BrokerConfiguration {
             self.storage.logDefaults.retentionTime = .seconds(try integer(min: 0) * 3600)
         case "log.retention.minutes":
             self.storage.logDefaults.retentionTime = .seconds(try integer(min: 0) * 60)
+        case "producer.id.expiration.ms":
+            self.transactions.producerIDExpiration = .milliseconds(try integer(min: 1))
         case "log.roll.hours":
             self.storage.logDefaults.segmentTime = .seconds(try integer(min: 1) * 3600)
         default:

@@ -43,11 +43,19 @@ public struct BrokerConfiguration: Sendable {
         public init() {}
     }
 
+    public struct Transactions: Sendable {
+        /// How long a partition keeps an idle producer's state (epoch, last sequences) before forgetting it
+        /// (`producer.id.expiration.ms`). Defaults to 1 day.
+        public var producerIDExpiration: Duration = .seconds(86_400)
+        public init() {}
+    }
+
     /// This broker's ID (`node.id`). Defaults to 1.
     public var nodeID: Int32 = 1
     public var network = Network()
     public var storage = Storage()
     public var topics = Topics()
+    public var transactions = Transactions()
 
     public init() {}
 
@@ -60,6 +68,9 @@ public struct BrokerConfiguration: Sendable {
             throw ConfigurationError("socket.request.max.bytes", "must be positive")
         }
         guard self.topics.numPartitions >= 1 else { throw ConfigurationError("num.partitions", "must be at least 1") }
+        guard self.transactions.producerIDExpiration >= .milliseconds(1) else {
+            throw ConfigurationError("producer.id.expiration.ms", "must be at least 1")
+        }
         guard self.storage.ioThreads >= 1 else { throw ConfigurationError("num.io.threads", "must be at least 1") }
         do {
             try self.storage.logDefaults.validate()

@@ -64,6 +64,7 @@ struct HandlerRegistry: Sendable {
         ProduceHandler.entry(ProduceHandler()),
         FetchHandler.entry(FetchHandler()),
         ListOffsetsHandler.entry(ListOffsetsHandler()),
+        InitProducerIdHandler.entry(InitProducerIdHandler()),
     ])
 
     init(entries: [HandlerEntry]) {
@@ -124,6 +125,7 @@ struct BrokerState: Sendable {
     let clusterID: String
     let topics: TopicStore
     let replicas: ReplicaManager
+    let producerIDs: ProducerIDManager
     let registry: HandlerRegistry
     /// The host and port clients are told to use.
     let advertisedHost: String

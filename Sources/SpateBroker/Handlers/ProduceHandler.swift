@@ -5,6 +5,11 @@ import SpateWire
 
 /// Produce (0): validates each partition's batch, appends it as received (stamping offsets in place), and answers
 /// per `acks`: 0 no response, 1 once written to the OS, -1 (all) once fsynced, with group commit.
+///
+/// Idempotent batches are checked against the partition's producer state as they are appended (see
+/// ``PartitionLog/append(_:leaderEpoch:timestampType:nowMs:)``): a retry of one of the producer's last five batches
+/// gets the original base offset and no error, as in Kafka (acks=all then waits for the original batch to be
+/// durable); an older epoch gets `INVALID_PRODUCER_EPOCH`, a sequence gap `OUT_OF_ORDER_SEQUENCE_NUMBER`.
 struct ProduceHandler: RequestHandler {
     static let versions: ClosedRange<Int16> = 3...11
 
@@ -51,11 +56,22 @@ struct ProduceHandler: RequestHandler {
                             nowMs: replicas.clock())
                         return (log, result)
                     }
-                    replicas.signal.appended(to: partition)
+                    if result.isDuplicate {
+                        context.logger.debug(
+                            "Answered a retried idempotent batch with its original offset",
+                            metadata: ["spate.topic": "\(partition)", "spate.offset": "\(result.firstOffset)"])
+                    } else {
+                        replicas.signal.appended(to: partition)
+                    }
                     response.baseOffset = result.firstOffset
                     response.logAppendTimeMs = result.logAppendTime
                     response.logStartOffset = result.logStartOffset
                     if request.acks == -1 { durableWaits.append((replicas.groupCommit(for: log), result.lastOffset)) }
+                } catch let error as ProducerStateError {
+                    response.errorCode = .from(error)
+                    response.errorMessage = error.message
+                    context.logger.debug(
+                        "Refused an idempotent batch", metadata: ["spate.topic": "\(partition)", "spate.reason": "\(error)"])
                 } catch {
                     response.errorCode = .from(error)
                     response.errorMessage = "\(error)"
@@ -97,6 +113,16 @@ struct ProduceHandler: RequestHandler {
             return (.messageTooLarge, "the batch of \(batch.sizeInBytes) bytes exceeds max.message.bytes (\(settings.log.maxMessageBytes))")
         }
         if batch.isControl { return (.invalidRecord, "clients may not produce control batches") }
+        if batch.producerID >= 0 && batch.baseSequence < 0 {
+            // Kafka's LogValidator: an idempotent batch needs a sequence number.
+            return (.invalidRecord, "invalid sequence number \(batch.baseSequence) in a batch of producer \(batch.producerID)")
+        }
+        if batch.isTransactional {
+            // Kafka answers a transactional batch whose producer has no ongoing transaction on the partition with
+            // INVALID_TXN_STATE ("Record was not part of an ongoing transaction"); without a transaction coordinator
+            // no transaction is ever ongoing.
+            return (.invalidTxnState, "transactional batches are not supported yet: no transaction is ongoing")
+        }
         return nil
     }
 

@@ -51,6 +51,13 @@ extension BrokerState {
 extension ErrorCode {
     /// The code for a storage failure: what a client sees when its append or read fails.
     static func from(_ error: any Error) -> ErrorCode {
+        if let producer = error as? ProducerStateError {
+            switch producer.code {
+            case .invalidProducerEpoch: return .invalidProducerEpoch
+            case .outOfOrderSequence: return .outOfOrderSequenceNumber
+            default: return .unknownServerError
+            }
+        }
         guard let storage = error as? StorageError else { return .unknownServerError }
         switch storage.code {
         case .offsetOutOfRange: return .offsetOutOfRange

@@ -11,6 +11,11 @@ struct StoredBatchHeader {
     var lastOffset: Int64
     var maxTimestamp: Int64
     var magic: Int8
+    /// The producer fields, for rebuilding producer state; -1 when not idempotent.
+    var producerID: Int64 = -1
+    var producerEpoch: Int16 = -1
+    var baseSequence: Int32 = -1
+    var isControl = false
 
     var nextOffset: Int64 { self.lastOffset + 1 }
 }
@@ -60,6 +65,10 @@ struct BatchScanner {
         let magic = self.chunk.getInteger(at: at + 16, as: Int8.self)!
         let lastOffsetDelta = self.chunk.getInteger(at: at + 23, as: Int32.self)!
         let maxTimestamp = self.chunk.getInteger(at: at + 35, as: Int64.self)!
+        let attributes = RecordBatchAttributes(rawValue: self.chunk.getInteger(at: at + RecordBatch.FieldOffset.attributes)!)
+        let producerID = self.chunk.getInteger(at: at + RecordBatch.FieldOffset.producerID, as: Int64.self)!
+        let producerEpoch = self.chunk.getInteger(at: at + RecordBatch.FieldOffset.producerEpoch, as: Int16.self)!
+        let baseSequence = self.chunk.getInteger(at: at + RecordBatch.FieldOffset.baseSequence, as: Int32.self)!
         guard length >= RecordBatch.minimumBatchLength, magic == RecordBatch.currentMagic, lastOffsetDelta >= 0,
             baseOffset >= 0
         else {
@@ -71,7 +80,8 @@ struct BatchScanner {
         }
         let header = StoredBatchHeader(
             position: self.position, baseOffset: baseOffset, size: size, lastOffset: baseOffset + Int64(lastOffsetDelta),
-            maxTimestamp: maxTimestamp, magic: magic)
+            maxTimestamp: maxTimestamp, magic: magic, producerID: producerID, producerEpoch: producerEpoch,
+            baseSequence: baseSequence, isControl: attributes.isControl)
         self.position += Int64(size)
         return header
     }

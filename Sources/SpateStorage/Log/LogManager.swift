@@ -15,6 +15,8 @@ public final class LogManager: @unchecked Sendable {
 
     public let dataDirectory: String
     public let hadCleanShutdown: Bool
+    /// How long a producer may be idle before its state is dropped (`producer.id.expiration.ms`).
+    public let producerIDExpiration: Duration
     let fileSystem: any StorageFileSystem
     let compressor: (any RecordsCompressor)?
     let logger: Logger
@@ -23,8 +25,10 @@ public final class LogManager: @unchecked Sendable {
 
     private init(
         dataDirectory: String, hadCleanShutdown: Bool, fileSystem: any StorageFileSystem,
-        compressor: (any RecordsCompressor)?, logger: Logger, logs: [TopicPartition: PartitionLog]
+        compressor: (any RecordsCompressor)?, logger: Logger, logs: [TopicPartition: PartitionLog],
+        producerIDExpiration: Duration
     ) {
+        self.producerIDExpiration = producerIDExpiration
         self.dataDirectory = dataDirectory
         self.hadCleanShutdown = hadCleanShutdown
         self.fileSystem = fileSystem
@@ -34,10 +38,13 @@ public final class LogManager: @unchecked Sendable {
     }
 
     /// Opens every partition log under `dataDirectory` (creating the directory if needed).
-    /// - Parameter config: The log configuration of a topic.
+    /// - Parameters:
+    ///   - config: The log configuration of a topic.
+    ///   - producerIDExpiration: `producer.id.expiration.ms`; Kafka's default is one day.
     public static func open(
         dataDirectory: String, fileSystem: any StorageFileSystem = PosixFileSystem(),
-        compressor: (any RecordsCompressor)?, config: (String) -> LogConfig, nowMs: Int64, logger: Logger
+        compressor: (any RecordsCompressor)?, config: (String) -> LogConfig, nowMs: Int64, logger: Logger,
+        producerIDExpiration: Duration = .seconds(86_400)
     ) throws -> LogManager {
         try fileSystem.createDirectoryDurably(dataDirectory)
         let marker = joinPath(dataDirectory, Self.cleanShutdownFileName)
@@ -79,7 +86,7 @@ public final class LogManager: @unchecked Sendable {
             ])
         return LogManager(
             dataDirectory: dataDirectory, hadCleanShutdown: clean, fileSystem: fileSystem, compressor: compressor,
-            logger: logger, logs: logs)
+            logger: logger, logs: logs, producerIDExpiration: producerIDExpiration)
     }
 
     /// The log of a partition, if it exists.
@@ -120,13 +127,16 @@ public final class LogManager: @unchecked Sendable {
     }
 
     /// One pass of background upkeep: retention, `flush.ms`/`flush.messages` flushes, removal of `.deleted` files,
-    /// then fresh checkpoints.
+    /// expiry of idle producers (`producer.id.expiration.ms`) and a producer-state snapshot where it changed, then
+    /// fresh checkpoints.
     public func runMaintenance(nowMs: Int64) throws {
         let logs = self.lock.withLock { Array(self.logs.values) }
         for log in logs {
             try log.enforceRetention(nowMs: nowMs)
             if log.needsFlushByTime(nowMs: nowMs) || log.needsFlushByMessages { try log.flush(nowMs: nowMs) }
             log.removeDeletedFiles(nowMs: nowMs)
+            log.removeExpiredProducers(nowMs: nowMs, expiration: self.producerIDExpiration)
+            try log.takeProducerSnapshot()
         }
         try self.writeCheckpoints()
     }

@@ -16,6 +16,9 @@ public struct AppendResult: Sendable, Hashable {
     public var batchCount: Int
     public var recordCount: Int
     public var byteCount: Int
+    /// True when the batch was a retry of one of the producer's last five batches: nothing was appended, and the
+    /// offsets (and timestamp) are the original batch's (Kafka answers such retries with the original offsets).
+    public var isDuplicate = false
 }
 
 /// Bytes to serve for a fetch: a range of one segment file, suitable for `sendfile`.
@@ -57,12 +60,20 @@ public final class PartitionLog: @unchecked Sendable {
     private var epochs: LeaderEpochCache
     private var pendingDeletes: [(path: String, dueMs: Int64)] = []
     private var isClosed = false
+    /// Producer IDs, epochs and last batches, for idempotence; changed only with appends, under the lock.
+    private var producers: ProducerStateManager
+    /// The offset of the newest snapshot written or loaded, and whether the state changed since.
+    private var lastSnapshotOffset: Int64?
+    private var producersChangedSinceSnapshot = false
 
     private init(
         topicPartition: TopicPartition, directory: String, fileSystem: any StorageFileSystem,
         compressor: (any RecordsCompressor)?, logger: Logger, config: LogConfig, segments: [LogSegment],
-        logStartOffset: Int64, recoveryPoint: Int64, epochs: LeaderEpochCache, nowMs: Int64
+        logStartOffset: Int64, recoveryPoint: Int64, epochs: LeaderEpochCache, producers: ProducerStateManager,
+        lastSnapshotOffset: Int64?, nowMs: Int64
     ) {
+        self.producers = producers
+        self.lastSnapshotOffset = lastSnapshotOffset
         self.topicPartition = topicPartition
         self.directory = directory
         self.fileSystem = fileSystem
@@ -181,10 +192,15 @@ public final class PartitionLog: @unchecked Sendable {
         }
         epochs.truncateFromEnd(logEnd + 1)
 
+        let (producers, snapshotOffset) = try Self.loadProducerState(
+            directory: directory, fileSystem: fileSystem, segments: segments, upTo: logEnd, logger: logger)
+
         let log = PartitionLog(
             topicPartition: topicPartition, directory: directory, fileSystem: fileSystem, compressor: compressor,
             logger: logger, config: config, segments: segments, logStartOffset: start,
-            recoveryPoint: needsRecovery ? recoveryPoint : logEnd, epochs: epochs, nowMs: nowMs)
+            recoveryPoint: needsRecovery ? recoveryPoint : logEnd, epochs: epochs, producers: producers,
+            lastSnapshotOffset: snapshotOffset, nowMs: nowMs)
+        log.producersChangedSinceSnapshot = snapshotOffset != logEnd && !producers.producers.isEmpty
         logger.debug(
             "Opened partition log",
             metadata: [
@@ -255,6 +271,36 @@ public final class PartitionLog: @unchecked Sendable {
             let totalBytes = buffer.readableBytes
             var offset = self.segments.last!.nextOffset
             let firstOffset = offset
+            // Idempotence: a retry of one of the producer's last batches is answered with the original offsets and
+            // not appended; otherwise epochs and sequences are checked (Kafka `analyzeAndValidateProducerState`).
+            var producerUpdates: [Int64: ProducerStateEntry] = [:]
+            do {
+                var next = offset
+                for batch in batches {
+                    let last = next + Int64(batch.lastOffsetDelta)
+                    defer { next = last + 1 }
+                    let id = batch.producerID
+                    guard id >= 0, !batch.isControl else { continue }
+                    if producerUpdates[id] == nil, let entry = self.producers.entry(for: id),
+                        let original = entry.duplicate(
+                            epoch: batch.producerEpoch, firstSequence: batch.baseSequence, lastSequence: batch.lastSequence)
+                    {
+                        return AppendResult(
+                            firstOffset: original.firstOffset, lastOffset: original.lastOffset,
+                            maxTimestamp: original.timestamp,
+                            logAppendTime: timestampType == .logAppendTime ? original.timestamp : -1,
+                            logStartOffset: self._logStartOffset, batchCount: 0, recordCount: 0, byteCount: 0,
+                            isDuplicate: true)
+                    }
+                    let batchTimestamp = timestampType == .logAppendTime ? nowMs : batch.maxTimestamp
+                    producerUpdates[id] = try self.producers.validated(
+                        pending: producerUpdates[id], producerID: id, epoch: batch.producerEpoch,
+                        firstSequence: batch.baseSequence,
+                        batch: ProducerBatchMetadata(
+                            firstSequence: batch.baseSequence, lastSequence: batch.lastSequence, firstOffset: next,
+                            lastOffset: last, timestamp: batchTimestamp))
+                }
+            }
             var headers: [StoredBatchHeader] = []
             headers.reserveCapacity(batches.count)
             var position = 0
@@ -290,6 +336,10 @@ public final class PartitionLog: @unchecked Sendable {
             let lastOffset = offset - 1
             try self.maybeRoll(incomingBytes: totalBytes, maxTimestamp: maxTimestamp, lastOffset: lastOffset, nowMs: nowMs)
             try self.segments.last!.append(buffer.getSlice(at: buffer.readerIndex, length: position)!, headers: headers)
+            if !producerUpdates.isEmpty {
+                self.producers.commit(producerUpdates)
+                self.producersChangedSinceSnapshot = true
+            }
             if self.epochs.assign(epoch: leaderEpoch, startOffset: firstOffset) { try self.writeEpochCheckpoint() }
             self.unflushedMessages += Int64(recordCount)
             let result = AppendResult(
@@ -336,6 +386,8 @@ public final class PartitionLog: @unchecked Sendable {
             nowMs: nowMs)
         self.segments.append(segment)
         try self.fileSystem.syncDirectory(self.directory)
+        // Kafka snapshots producer state at every roll, so recovery never replays more than the active segment.
+        try self.writeProducerSnapshotLocked()
         self.logger.debug("Rolled a new segment", metadata: ["spate.segment": "\(segment.baseOffset)"])
     }
 
@@ -525,6 +577,7 @@ public final class PartitionLog: @unchecked Sendable {
         if count > 0 {
             self.epochs.truncateFromStart(self._logStartOffset)
             try self.writeEpochCheckpoint()
+            try self.deleteProducerSnapshots(below: self.segments[0].baseOffset)
             try self.fileSystem.syncDirectory(self.directory)
         }
         return count
@@ -556,6 +609,13 @@ public final class PartitionLog: @unchecked Sendable {
             try self.writeEpochCheckpoint()
             self._recoveryPoint = min(self._recoveryPoint, active.nextOffset)
             self._logStartOffset = min(self._logStartOffset, active.nextOffset)
+            // Forget what the removed batches did: reload from the newest snapshot below the cut and replay.
+            let (producers, snapshotOffset) = try Self.loadProducerState(
+                directory: self.directory, fileSystem: self.fileSystem, segments: self.segments,
+                upTo: active.nextOffset, logger: self.logger)
+            self.producers = producers
+            self.lastSnapshotOffset = snapshotOffset
+            self.producersChangedSinceSnapshot = snapshotOffset != active.nextOffset && !producers.producers.isEmpty
         }
     }
 
@@ -577,6 +637,12 @@ public final class PartitionLog: @unchecked Sendable {
         try self.lock.withLock { () throws in
             try self.segments.last!.onBecomeInactive()
             try self.segments.last!.flush()
+            // A clean start then loads producer state without reading the log.
+            let end = self.segments.last!.nextOffset
+            let nothingToReplay = self.producers.producers.isEmpty && end == self.segments.first!.baseOffset
+            if self.producersChangedSinceSnapshot || (self.lastSnapshotOffset != end && !nothingToReplay) {
+                try self.writeProducerSnapshotLocked()
+            }
             for segment in self.segments { segment.close() }
         }
     }
@@ -596,6 +662,118 @@ public final class PartitionLog: @unchecked Sendable {
     /// Runs `body` with the segments under the lock (log compaction swaps segments through this).
     func withSegments<T>(_ body: (inout [LogSegment]) throws -> T) throws -> T {
         try self.lock.withLock { () throws -> T in try body(&self.segments) }
+    }
+}
+
+// MARK: Producer state
+
+extension PartitionLog {
+    /// The producer state (for DescribeProducers and tests).
+    public var producerState: ProducerStateManager { self.lock.withLock { self.producers } }
+
+    /// The offsets of the producer-state snapshots in the directory, oldest first.
+    public var producerSnapshotOffsets: [Int64] {
+        (try? Self.snapshotOffsets(directory: self.directory, fileSystem: self.fileSystem)) ?? []
+    }
+
+    /// Writes a snapshot at the log end if the producer state changed since the last one (log maintenance calls
+    /// this, so that crash recovery replays little). Returns whether one was written.
+    @discardableResult
+    public func takeProducerSnapshot() throws -> Bool {
+        try self.lock.withLock { () throws -> Bool in
+            guard !self.isClosed, self.producersChangedSinceSnapshot else { return false }
+            try self.writeProducerSnapshotLocked()
+            return true
+        }
+    }
+
+    /// Forgets producers idle for `expiration` (`producer.id.expiration.ms`); returns how many.
+    @discardableResult
+    public func removeExpiredProducers(nowMs: Int64, expiration: Duration) -> Int {
+        self.lock.withLock {
+            let removed = self.producers.removeExpired(nowMs: nowMs, expirationMs: expiration.inMilliseconds)
+            if removed > 0 { self.producersChangedSinceSnapshot = true }
+            return removed
+        }
+    }
+
+    /// Writes `<log end>.snapshot` and removes the snapshots it supersedes inside the active segment (those at
+    /// segment boundaries stay: truncation and retention fall back to them). Call with the lock held.
+    func writeProducerSnapshotLocked() throws {
+        let end = self.segments.last!.nextOffset
+        let activeBase = self.segments.last!.baseOffset
+        try self.fileSystem.writeFileAtomically(
+            joinPath(self.directory, ProducerStateManager.snapshotFileName(offset: end)),
+            contents: self.producers.encodedSnapshot())
+        for offset in try Self.snapshotOffsets(directory: self.directory, fileSystem: self.fileSystem)
+        where offset > activeBase && offset < end {
+            try self.fileSystem.remove(joinPath(self.directory, ProducerStateManager.snapshotFileName(offset: offset)))
+        }
+        self.lastSnapshotOffset = end
+        self.producersChangedSinceSnapshot = false
+    }
+
+    /// Removes snapshots below `offset` (the first segment's base, after retention). Call with the lock held.
+    func deleteProducerSnapshots(below offset: Int64) throws {
+        for snapshot in try Self.snapshotOffsets(directory: self.directory, fileSystem: self.fileSystem)
+        where snapshot < offset {
+            try self.fileSystem.remove(joinPath(self.directory, ProducerStateManager.snapshotFileName(offset: snapshot)))
+        }
+    }
+
+    static func snapshotOffsets(directory: String, fileSystem: any StorageFileSystem) throws -> [Int64] {
+        try fileSystem.contentsOfDirectory(directory).compactMap(ProducerStateManager.snapshotOffset(fromFileName:))
+            .sorted()
+    }
+
+    /// Rebuilds producer state up to `end`: removes snapshots beyond it (their batches are gone), loads the newest
+    /// readable snapshot (a corrupt one is removed and the next older tried, as Kafka does), then replays the batches
+    /// from the snapshot's offset (or the log's first offset) to `end`. Returns the state and the snapshot used.
+    static func loadProducerState(
+        directory: String, fileSystem: any StorageFileSystem, segments: [LogSegment], upTo end: Int64, logger: Logger
+    ) throws -> (ProducerStateManager, Int64?) {
+        var state = ProducerStateManager()
+        var loadedOffset: Int64?
+        for offset in try Self.snapshotOffsets(directory: directory, fileSystem: fileSystem).reversed() {
+            let path = joinPath(directory, ProducerStateManager.snapshotFileName(offset: offset))
+            if offset > end {
+                try fileSystem.remove(path)
+                continue
+            }
+            if loadedOffset != nil { continue }  // older snapshots stay for later truncations
+            do {
+                guard let bytes = try fileSystem.readWholeFile(path) else { continue }
+                state = try ProducerStateManager(parsingSnapshot: bytes)
+                loadedOffset = offset
+            } catch {
+                logger.warning(
+                    "Removed an unreadable producer-state snapshot", metadata: ["spate.snapshot": "\(offset)", "spate.error": "\(error)"])
+                try fileSystem.remove(path)
+            }
+        }
+        let from = max(loadedOffset ?? segments.first!.baseOffset, segments.first!.baseOffset)
+        var replayed = 0
+        for (index, segment) in segments.enumerated() {
+            let segmentEnd = index + 1 < segments.count ? segments[index + 1].baseOffset : end
+            guard segmentEnd > from, segment.size > 0 else { continue }
+            let start = segment.baseOffset >= from ? 0 : (try segment.findBatch(containing: from)?.position ?? segment.size)
+            var scanner = BatchScanner(file: segment.log, from: start, end: segment.size)
+            while let header = try scanner.nextHeader() {
+                guard header.lastOffset >= from else { continue }
+                guard header.baseOffset < end else { break }
+                state.replay(header)
+                replayed += 1
+            }
+        }
+        if replayed > 0 || loadedOffset != nil {
+            logger.debug(
+                "Loaded producer state",
+                metadata: [
+                    "spate.snapshot": "\(loadedOffset.map { "\($0)" } ?? "none")", "spate.batches_replayed": "\(replayed)",
+                    "spate.producers": "\(state.producers.count)",
+                ])
+        }
+        return (state, loadedOffset)
     }
 }
 
