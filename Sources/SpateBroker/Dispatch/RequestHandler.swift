@@ -64,6 +64,16 @@ struct HandlerRegistry: Sendable {
         ProduceHandler.entry(ProduceHandler()),
         FetchHandler.entry(FetchHandler()),
         ListOffsetsHandler.entry(ListOffsetsHandler()),
+        DeleteTopicsHandler.entry(DeleteTopicsHandler()),
+        DeleteRecordsHandler.entry(DeleteRecordsHandler()),
+        OffsetForLeaderEpochHandler.entry(OffsetForLeaderEpochHandler()),
+        DescribeConfigsHandler.entry(DescribeConfigsHandler()),
+        AlterConfigsHandler.entry(AlterConfigsHandler()),
+        DescribeLogDirsHandler.entry(DescribeLogDirsHandler()),
+        CreatePartitionsHandler.entry(CreatePartitionsHandler()),
+        IncrementalAlterConfigsHandler.entry(IncrementalAlterConfigsHandler()),
+        DescribeClusterHandler.entry(DescribeClusterHandler()),
+        DescribeTopicPartitionsHandler.entry(DescribeTopicPartitionsHandler()),
     ])
 
     init(entries: [HandlerEntry]) {

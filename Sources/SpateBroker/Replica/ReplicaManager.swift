@@ -15,7 +15,8 @@ final class ReplicaManager: Sendable {
     let clock: @Sendable () -> Int64
     let signal = AppendSignal()
     private let groupCommits = NIOLockedValueBox<[TopicPartition: GroupCommit]>([:])
-    private let settingsCache = NIOLockedValueBox<[String: TopicSettings]>([:])
+    /// Effective settings by topic name, with the overrides they were computed from.
+    private let settingsCache = NIOLockedValueBox<[String: (overrides: [String: String], settings: TopicSettings)]>([:])
 
     init(logManager: LogManager, io: StorageIO, topics: TopicStore, configuration: BrokerConfiguration,
          clock: @escaping @Sendable () -> Int64) {
@@ -28,11 +29,19 @@ final class ReplicaManager: Sendable {
 
     /// A topic's effective settings (broker defaults plus its overrides), cached until ``invalidateSettings(of:)``.
     func settings(of topic: TopicMetadata) -> TopicSettings {
-        if let cached = self.settingsCache.withLockedValue({ $0[topic.name] }) { return cached }
+        // Keyed by the overrides too, so a caller holding an older snapshot of the topic cannot bring back settings
+        // that an alter has replaced.
+        if let cached = self.settingsCache.withLockedValue({ $0[topic.name] }), cached.overrides == topic.configs {
+            return cached.settings
+        }
         let settings =
             (try? TopicConfigs.settings(overrides: topic.configs, broker: self.configuration))
             ?? TopicConfigs.defaults(self.configuration)
-        self.settingsCache.withLockedValue { $0[topic.name] = settings }
+        self.settingsCache.withLockedValue { cache in
+            if self.topics.topic(named: topic.name)?.configs == topic.configs {
+                cache[topic.name] = (topic.configs, settings)
+            }
+        }
         return settings
     }
 
