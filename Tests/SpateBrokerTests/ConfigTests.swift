@@ -6,20 +6,29 @@ import Testing
 /// DescribeConfigs, AlterConfigs and IncrementalAlterConfigs against a real broker, including configs applied live.
 @Suite struct ConfigTests {
     func describe(
-        _ client: TestClient, _ resources: [DescribeConfigsRequest.DescribeConfigsResource], version: Int16,
+        _ client: TestClient,
+        _ resources: [DescribeConfigsRequest.DescribeConfigsResource],
+        version: Int16,
         synonyms: Bool = true
     ) async throws -> [DescribeConfigsResponse.DescribeConfigsResult] {
-        try await client.send(DescribeConfigsRequest(resources: resources, includeSynonyms: synonyms), version: version).results
+        try await client.send(DescribeConfigsRequest(resources: resources, includeSynonyms: synonyms), version: version)
+            .results
     }
 
     @Test(arguments: [Int16(1), 4])
     func describeTopicConfigs(version: Int16) async throws {
         try await withBroker { client, _ in
-            try await client.createTopic("described", configs: ["retention.ms": "3600000", "cleanup.policy": "compact"])
+            try await client.createTopic(
+                "described",
+                configs: ["retention.ms": "3600000", "cleanup.policy": "compact"]
+            )
             let result = try #require(
-                try await self.describe(client, [.init(resourceType: 2, resourceName: "described", configurationKeys: nil)],
+                try await self.describe(
+                    client,
+                    [.init(resourceType: 2, resourceName: "described", configurationKeys: nil)],
                     version: version
-                ).first)
+                ).first
+            )
             #expect(result.errorCode == ErrorCode.none)
             let configs = Dictionary(uniqueKeysWithValues: result.configs.map { ($0.name, $0) })
             #expect(configs.count == 17)
@@ -31,7 +40,8 @@ import Testing
                 retention.synonyms == [
                     .init(name: "retention.ms", value: "3600000", source: 1),
                     .init(name: "log.retention.ms", value: "604800000", source: 5),
-                ])
+                ]
+            )
             let segment = try #require(configs["segment.bytes"])
             #expect(segment.value == "1073741824")
             #expect(segment.configSource == 5)
@@ -42,15 +52,20 @@ import Testing
             #expect(configs["cleanup.policy"]?.value == "compact")
 
             let filtered = try await self.describe(
-                client, [.init(resourceType: 2, resourceName: "described", configurationKeys: ["segment.ms", "nope"])],
-                version: version, synonyms: false)
+                client,
+                [.init(resourceType: 2, resourceName: "described", configurationKeys: ["segment.ms", "nope"])],
+                version: version,
+                synonyms: false
+            )
             #expect(filtered.first?.configs.map(\.name) == ["segment.ms"])
             #expect(filtered.first?.configs.first?.synonyms == [])
         }
     }
 
     @Test func describeReportsStaticBrokerDefaults() async throws {
-        try await withBroker(configure: { try! $0.apply(property: "log.retention.ms", value: "7200000") }) { client, _ in
+        try await withBroker(configure: { try! $0.apply(property: "log.retention.ms", value: "7200000") }) {
+            client,
+            _ in
             try await client.createTopic("static")
             let configs = try await client.topicConfigs("static")
             let retention = try #require(configs["retention.ms"])
@@ -60,7 +75,8 @@ import Testing
                 retention.synonyms == [
                     .init(name: "log.retention.ms", value: "7200000", source: 4),
                     .init(name: "log.retention.ms", value: "604800000", source: 5),
-                ])
+                ]
+            )
         }
     }
 
@@ -75,11 +91,14 @@ import Testing
                     .init(resourceType: 2, resourceName: "missing", configurationKeys: nil),
                     .init(resourceType: 2, resourceName: "bad/name", configurationKeys: nil),
                     .init(resourceType: 8, resourceName: "1", configurationKeys: nil),
-                ], version: 4)
+                ],
+                version: 4
+            )
             #expect(
                 results.map(\.errorCode) == [
                     .none, .none, .invalidRequest, .unknownTopicOrPartition, .invalidTopicException, .invalidRequest,
-                ])
+                ]
+            )
             let broker = Dictionary(uniqueKeysWithValues: results[0].configs.map { ($0.name, $0) })
             #expect(broker["num.partitions"]?.value == "1")
             #expect(broker["num.partitions"]?.readOnly == true)
@@ -102,9 +121,13 @@ import Testing
                     AlterConfigsRequest(
                         resources: [
                             .init(
-                                resourceType: 2, resourceName: "live",
-                                configs: configs.map { .init(name: $0.key, value: $0.value) })
-                        ], validateOnly: validateOnly),
+                                resourceType: 2,
+                                resourceName: "live",
+                                configs: configs.map { .init(name: $0.key, value: $0.value) }
+                            )
+                        ],
+                        validateOnly: validateOnly
+                    ),
                     version: version
                 ).responses.first
             }
@@ -132,7 +155,8 @@ import Testing
                     .init(resourceType: 4, resourceName: "1", configs: [.init(name: "num.partitions", value: "3")]),
                     .init(resourceType: 2, resourceName: "missing", configs: []),
                 ]),
-                version: version)
+                version: version
+            )
             #expect(others.responses.map(\.errorCode) == [.invalidRequest, .unknownTopicOrPartition])
         }
     }
@@ -145,13 +169,17 @@ import Testing
                 try await client.send(
                     IncrementalAlterConfigsRequest(resources: [
                         .init(
-                            resourceType: 2, resourceName: "inc",
-                            configs: configs.map { .init(name: $0.0, configOperation: $0.1, value: $0.2) })
+                            resourceType: 2,
+                            resourceName: "inc",
+                            configs: configs.map { .init(name: $0.0, configOperation: $0.1, value: $0.2) }
+                        )
                     ]),
                     version: version
                 ).responses.first
             }
-            #expect(try await alter([("segment.ms", 0, "60000"), ("retention.ms", 1, nil)])?.errorCode == ErrorCode.none)
+            #expect(
+                try await alter([("segment.ms", 0, "60000"), ("retention.ms", 1, nil)])?.errorCode == ErrorCode.none
+            )
             var configs = try await client.topicConfigs("inc")
             #expect(configs["segment.ms"]?.value == "60000")
             #expect(configs["segment.ms"]?.configSource == 1)
@@ -169,7 +197,9 @@ import Testing
             #expect(try await alter([("retention.ms", 0, "-7")])?.errorCode == .invalidConfig)
             #expect(try await alter([("unknown.config", 0, "1")])?.errorCode == .invalidConfig)
             #expect(try await alter([("retention.ms", 9, "1")])?.errorCode == .invalidRequest)
-            #expect(try await alter([("retention.ms", 0, "1"), ("retention.ms", 0, "2")])?.errorCode == .invalidRequest)
+            #expect(
+                try await alter([("retention.ms", 0, "1"), ("retention.ms", 0, "2")])?.errorCode == .invalidRequest
+            )
             #expect(try await alter([("cleanup.policy", 3, "compact")])?.errorCode == .invalidConfig)
             #expect(try await client.topicConfigs("inc")["cleanup.policy"]?.value == "compact")
         }
@@ -186,9 +216,14 @@ import Testing
             #expect(try await client.offset("aging", at: -2) == 0)
             let response = try await client.send(
                 IncrementalAlterConfigsRequest(resources: [
-                    .init(resourceType: 2, resourceName: "aging", configs: [.init(name: "retention.ms", configOperation: 0, value: "60000")])
+                    .init(
+                        resourceType: 2,
+                        resourceName: "aging",
+                        configs: [.init(name: "retention.ms", configOperation: 0, value: "60000")]
+                    )
                 ]),
-                version: 1)
+                version: 1
+            )
             #expect(response.responses.first?.errorCode == ErrorCode.none)
             // Every segment but the active one is past retention.
             #expect(try await client.offset("aging", at: -2) == 2)

@@ -24,20 +24,33 @@ import Testing
                         .init(resourceType: 2, resourceName: "t", configurationKeys: nil),
                         .init(resourceType: 4, resourceName: "1", configurationKeys: nil),
                         .init(resourceType: 2, resourceName: "missing", configurationKeys: nil),
-                    ], includeSynonyms: true, includeDocumentation: version >= 3))
+                    ],
+                    includeSynonyms: true,
+                    includeDocumentation: version >= 3
+                )
+            )
         case .alterConfigs:
             return .alterConfigs(
                 .init(
-                    resources: [.init(resourceType: 2, resourceName: "t", configs: [.init(name: "retention.ms", value: "1000")])],
-                    validateOnly: true))
+                    resources: [
+                        .init(resourceType: 2, resourceName: "t", configs: [.init(name: "retention.ms", value: "1000")])
+                    ],
+                    validateOnly: true
+                )
+            )
         case .incrementalAlterConfigs:
             return .incrementalAlterConfigs(
                 .init(
                     resources: [
                         .init(
-                            resourceType: 2, resourceName: "t",
-                            configs: [.init(name: "cleanup.policy", configOperation: 2, value: "compact")])
-                    ], validateOnly: true))
+                            resourceType: 2,
+                            resourceName: "t",
+                            configs: [.init(name: "cleanup.policy", configOperation: 2, value: "compact")]
+                        )
+                    ],
+                    validateOnly: true
+                )
+            )
         case .deleteRecords:
             return .deleteRecords(.init(topics: [.init(name: "t", partitions: [.init(partitionIndex: 1, offset: 0)])]))
         case .describeCluster:
@@ -50,7 +63,11 @@ import Testing
             return .offsetForLeaderEpoch(
                 .init(
                     replicaID: -1,
-                    topics: [.init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 0, leaderEpoch: 0)])]))
+                    topics: [
+                        .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 0, leaderEpoch: 0)])
+                    ]
+                )
+            )
         case .produce:
             // acks=1: the default acks=0 gets no response.
             return .produce(.init(acks: 1, timeoutMs: 1000, topicData: [.init(name: "t", partitionData: [])]))
@@ -68,7 +85,10 @@ import Testing
             let entries = HandlerRegistry.standard.entries.values.sorted { $0.apiKey.rawValue < $1.apiKey.rawValue }
             for entry in entries {
                 for version in entry.versions {
-                    let request = try #require(Self.sample(entry.apiKey, version: version), "no request for \(entry.apiKey)")
+                    let request = try #require(
+                        Self.sample(entry.apiKey, version: version),
+                        "no request for \(entry.apiKey)"
+                    )
                     let response = try await client.send(any: request, version: version)
                     #expect(response.apiKey == entry.apiKey, "\(entry.apiKey) v\(version)")
                 }

@@ -11,7 +11,9 @@ import Testing
     func deleteRecordsMovesTheLogStart(version: Int16) async throws {
         try await withBroker { client, _ in
             try await client.createTopic("trim", partitions: 2)
-            for _ in 0..<3 { #expect(try await client.produce("trim", makeBatch(count: 2)).errorCode == ErrorCode.none) }
+            for _ in 0..<3 {
+                #expect(try await client.produce("trim", makeBatch(count: 2)).errorCode == ErrorCode.none)
+            }
             let delete = { (partition: Int32, offset: Int64) in
                 try #require(
                     try await client.send(
@@ -19,7 +21,8 @@ import Testing
                             .init(name: "trim", partitions: [.init(partitionIndex: partition, offset: offset)])
                         ]),
                         version: version
-                    ).topics.first?.partitions.first)
+                    ).topics.first?.partitions.first
+                )
             }
             let first = try await delete(0, 3)
             #expect(first.errorCode == ErrorCode.none && first.lowWatermark == 3)
@@ -33,9 +36,19 @@ import Testing
             #expect(try await delete(5, 0).errorCode == .unknownTopicOrPartition)
             let fetch = try await client.send(
                 FetchRequest(
-                    replicaID: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20,
-                    topics: [.init(topic: "trim", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])]),
-                version: 12)
+                    replicaID: -1,
+                    maxWaitMs: 0,
+                    minBytes: 0,
+                    maxBytes: 1 << 20,
+                    topics: [
+                        .init(
+                            topic: "trim",
+                            partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)]
+                        )
+                    ]
+                ),
+                version: 12
+            )
             #expect(fetch.responses.first?.partitions.first?.errorCode == .offsetOutOfRange)
         }
     }
@@ -44,7 +57,9 @@ import Testing
     func offsetForLeaderEpoch(version: Int16) async throws {
         try await withBroker { client, _ in
             try await client.createTopic("epochs")
-            for _ in 0..<2 { #expect(try await client.produce("epochs", makeBatch(count: 2)).errorCode == ErrorCode.none) }
+            for _ in 0..<2 {
+                #expect(try await client.produce("epochs", makeBatch(count: 2)).errorCode == ErrorCode.none)
+            }
             let ask = { (topic: String, current: Int32, epoch: Int32) in
                 try #require(
                     try await client.send(
@@ -53,10 +68,13 @@ import Testing
                             topics: [
                                 .init(
                                     topic: TopicName(topic),
-                                    partitions: [.init(partition: 0, currentLeaderEpoch: current, leaderEpoch: epoch)])
-                            ]),
+                                    partitions: [.init(partition: 0, currentLeaderEpoch: current, leaderEpoch: epoch)]
+                                )
+                            ]
+                        ),
                         version: version
-                    ).topics.first?.partitions.first)
+                    ).topics.first?.partitions.first
+                )
             }
             let latest = try await ask("epochs", 0, 0)
             #expect(latest.errorCode == ErrorCode.none && latest.leaderEpoch == 0 && latest.endOffset == 4)
@@ -87,13 +105,19 @@ import Testing
             #expect(sized.partitions[1].partitionSize == 0)
             #expect(sized.partitions.allSatisfy { $0.offsetLag == 0 && !$0.isFutureKey })
             if version >= 4 {
-                #expect(directory.totalBytes > 0 && directory.usableBytes >= 0 && directory.usableBytes <= directory.totalBytes)
+                #expect(
+                    directory.totalBytes > 0 && directory.usableBytes >= 0
+                        && directory.usableBytes <= directory.totalBytes
+                )
             } else {
                 #expect(directory.totalBytes == -1)
             }
             let some = try await client.send(
-                DescribeLogDirsRequest(topics: [.init(topic: "sized", partitions: [1]), .init(topic: "missing", partitions: [0])]),
-                version: version)
+                DescribeLogDirsRequest(topics: [
+                    .init(topic: "sized", partitions: [1]), .init(topic: "missing", partitions: [0]),
+                ]),
+                version: version
+            )
             #expect(some.results.first?.topics.map(\.name) == ["sized"])
             #expect(some.results.first?.topics.first?.partitions.map(\.partitionIndex) == [1])
         }
@@ -112,7 +136,9 @@ import Testing
             #expect(response.brokers.first?.host == "127.0.0.1")
             #expect(response.clusterAuthorizedOperations == Int32.min)
             let withOperations = try await client.send(
-                DescribeClusterRequest(includeClusterAuthorizedOperations: true), version: version)
+                DescribeClusterRequest(includeClusterAuthorizedOperations: true),
+                version: version
+            )
             #expect(withOperations.clusterAuthorizedOperations & (1 << 8) != 0)  // DESCRIBE
             #expect(withOperations.clusterAuthorizedOperations > 0)
             if version >= 1 {
@@ -127,14 +153,21 @@ import Testing
         try await withBroker { client, _ in
             try await client.createTopic("alpha", partitions: 3)
             try await client.createTopic("beta", partitions: 2)
-            func page(_ topics: [String], cursor: (String, Int32)?, limit: Int32) async throws
+            func page(
+                _ topics: [String],
+                cursor: (String, Int32)?,
+                limit: Int32
+            ) async throws
                 -> DescribeTopicPartitionsResponse
             {
                 try await client.send(
                     DescribeTopicPartitionsRequest(
-                        topics: topics.map { .init(name: TopicName($0)) }, responsePartitionLimit: limit,
-                        cursor: cursor.map { .init(topicName: TopicName($0.0), partitionIndex: $0.1) }),
-                    version: 0)
+                        topics: topics.map { .init(name: TopicName($0)) },
+                        responsePartitionLimit: limit,
+                        cursor: cursor.map { .init(topicName: TopicName($0.0), partitionIndex: $0.1) }
+                    ),
+                    version: 0
+                )
             }
             func summary(_ response: DescribeTopicPartitionsResponse) -> [String] {
                 response.topics.map { topic in

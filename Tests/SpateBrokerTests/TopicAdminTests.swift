@@ -7,7 +7,9 @@ import Testing
 @Suite struct TopicAdminTests {
     func metadata(_ client: TestClient, _ topic: String) async throws -> MetadataResponse.MetadataResponseTopic {
         let response = try await client.send(
-            MetadataRequest(topics: [.init(name: TopicName(topic))], allowAutoTopicCreation: false), version: 12)
+            MetadataRequest(topics: [.init(name: TopicName(topic))], allowAutoTopicCreation: false),
+            version: 12
+        )
         return try #require(response.topics.first)
     }
 
@@ -18,7 +20,10 @@ import Testing
             #expect(try await client.produce("orders", partition: 1, makeBatch(count: 2)).errorCode == ErrorCode.none)
             #expect(try await client.offset("orders", at: -1) == 3)
 
-            let response = try await client.send(DeleteTopicsRequest(topicNames: ["orders"], timeoutMs: 1000), version: 1)
+            let response = try await client.send(
+                DeleteTopicsRequest(topicNames: ["orders"], timeoutMs: 1000),
+                version: 1
+            )
             #expect(response.responses.map(\.errorCode) == [.none])
             #expect(response.responses.first?.name == "orders")
             #expect(try await self.metadata(client, "orders").errorCode == .unknownTopicOrPartition)
@@ -39,8 +44,11 @@ import Testing
             let created = try await client.createTopic("by-id")
             let unknownID = KafkaUUID.random()
             let response = try await client.send(
-                DeleteTopicsRequest(topics: [.init(name: nil, topicID: created.topicID), .init(name: nil, topicID: unknownID)]),
-                version: 6)
+                DeleteTopicsRequest(topics: [
+                    .init(name: nil, topicID: created.topicID), .init(name: nil, topicID: unknownID),
+                ]),
+                version: 6
+            )
             #expect(response.responses.count == 2)
             #expect(response.responses[0].errorCode == ErrorCode.none)
             #expect(response.responses[0].name == "by-id")
@@ -50,7 +58,9 @@ import Testing
             #expect(try await self.metadata(client, "by-id").errorCode == .unknownTopicOrPartition)
 
             let both = try await client.send(
-                DeleteTopicsRequest(topics: [.init(name: "x", topicID: unknownID)]), version: 6)
+                DeleteTopicsRequest(topics: [.init(name: "x", topicID: unknownID)]),
+                version: 6
+            )
             #expect(both.responses.first?.errorCode == .invalidRequest)
         }
     }
@@ -60,7 +70,10 @@ import Testing
             let unknown = try await client.send(DeleteTopicsRequest(topicNames: ["nope"]), version: 1)
             #expect(unknown.responses.first?.errorCode == .unknownTopicOrPartition)
             try await client.createTopic("__consumer_offsets")
-            let internalTopic = try await client.send(DeleteTopicsRequest(topicNames: ["__consumer_offsets"]), version: 5)
+            let internalTopic = try await client.send(
+                DeleteTopicsRequest(topicNames: ["__consumer_offsets"]),
+                version: 5
+            )
             #expect(internalTopic.responses.first?.errorCode == .invalidTopicException)
             #expect(try await self.metadata(client, "__consumer_offsets").errorCode == ErrorCode.none)
         }
@@ -80,14 +93,18 @@ import Testing
             try await client.createTopic("grow")
             let check = try await client.send(
                 CreatePartitionsRequest(topics: [.init(name: "grow", count: 4, assignments: nil)], validateOnly: true),
-                version: version)
+                version: version
+            )
             #expect(check.results.first?.errorCode == ErrorCode.none)
             #expect(try await self.metadata(client, "grow").partitions.count == 1)
 
             let grown = try await client.send(
                 CreatePartitionsRequest(
-                    topics: [.init(name: "grow", count: 3, assignments: [.init(brokerIDs: [1]), .init(brokerIDs: [1])])]),
-                version: version)
+                    topics: [
+                        .init(name: "grow", count: 3, assignments: [.init(brokerIDs: [1]), .init(brokerIDs: [1])])
+                    ]),
+                version: version
+            )
             #expect(grown.results.first?.errorCode == ErrorCode.none)
             #expect(try await self.metadata(client, "grow").partitions.count == 3)
             #expect(try await client.produce("grow", partition: 2, makeBatch()).errorCode == ErrorCode.none)
@@ -97,14 +114,18 @@ import Testing
                     .init(name: "grow", count: 3, assignments: nil),
                     .init(name: "missing", count: 2, assignments: nil),
                 ]),
-                version: version)
+                version: version
+            )
             #expect(refusals.results.map(\.errorCode) == [.invalidPartitions, .unknownTopicOrPartition])
             let shrink = try await client.send(
-                CreatePartitionsRequest(topics: [.init(name: "grow", count: 2, assignments: nil)]), version: version)
+                CreatePartitionsRequest(topics: [.init(name: "grow", count: 2, assignments: nil)]),
+                version: version
+            )
             #expect(shrink.results.first?.errorCode == .invalidPartitions)
             let elsewhere = try await client.send(
                 CreatePartitionsRequest(topics: [.init(name: "grow", count: 4, assignments: [.init(brokerIDs: [2])])]),
-                version: version)
+                version: version
+            )
             #expect(elsewhere.results.first?.errorCode == .invalidReplicaAssignment)
             #expect(try await self.metadata(client, "grow").partitions.count == 3)
         }

@@ -41,16 +41,27 @@ enum DescribedConfigs {
             var brokerSynonyms = [Synonym(name: definition.brokerSynonym, value: brokerValue, source: brokerSource)]
             if brokerSource == .staticBroker {
                 brokerSynonyms.append(
-                    Synonym(name: definition.brokerSynonym, value: definition.defaultValue(pristine), source: .default))
+                    Synonym(name: definition.brokerSynonym, value: definition.defaultValue(pristine), source: .default)
+                )
             }
             if let value = topic.configs[definition.name] {
                 return Entry(
-                    name: definition.name, value: value, readOnly: false, source: .dynamicTopic, type: definition.kind.configType,
-                    synonyms: [Synonym(name: definition.name, value: value, source: .dynamicTopic)] + brokerSynonyms)
+                    name: definition.name,
+                    value: value,
+                    readOnly: false,
+                    source: .dynamicTopic,
+                    type: definition.kind.configType,
+                    synonyms: [Synonym(name: definition.name, value: value, source: .dynamicTopic)] + brokerSynonyms
+                )
             }
             return Entry(
-                name: definition.name, value: brokerValue, readOnly: false, source: brokerSource,
-                type: definition.kind.configType, synonyms: brokerSynonyms)
+                name: definition.name,
+                value: brokerValue,
+                readOnly: false,
+                source: brokerSource,
+                type: definition.kind.configType,
+                synonyms: brokerSynonyms
+            )
         }
     }
 
@@ -81,17 +92,27 @@ enum DescribedConfigs {
             let current = value(configuration)
             let source: Source = current == value(pristine) ? .default : .staticBroker
             return Entry(
-                name: name, value: current, readOnly: true, source: source, type: type,
-                synonyms: [Synonym(name: name, value: current, source: source)])
+                name: name,
+                value: current,
+                readOnly: true,
+                source: source,
+                type: type,
+                synonyms: [Synonym(name: name, value: current, source: source)]
+            )
         }
         for definition in TopicConfigs.all where !entries.contains(where: { $0.name == definition.brokerSynonym }) {
             let current = definition.defaultValue(configuration)
             let source: Source = current == definition.defaultValue(pristine) ? .default : .staticBroker
             entries.append(
                 Entry(
-                    name: definition.brokerSynonym, value: current, readOnly: true, source: source,
+                    name: definition.brokerSynonym,
+                    value: current,
+                    readOnly: true,
+                    source: source,
                     type: definition.kind.configType,
-                    synonyms: [Synonym(name: definition.brokerSynonym, value: current, source: source)]))
+                    synonyms: [Synonym(name: definition.brokerSynonym, value: current, source: source)]
+                )
+            )
         }
         return entries.sorted { $0.name < $1.name }
     }

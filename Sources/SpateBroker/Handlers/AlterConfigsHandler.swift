@@ -12,9 +12,11 @@ struct AlterConfigsHandler: RequestHandler {
         var responses: [AlterConfigsResponse.AlterConfigsResourceResponse] = []
         for resource in request.resources {
             let error = await ConfigAlteration.run(
-                type: resource.resourceType, name: resource.resourceName,
+                type: resource.resourceType,
+                name: resource.resourceName,
                 duplicate: duplicates.contains(.init(type: resource.resourceType, name: resource.resourceName)),
-                validateOnly: request.validateOnly, context: context
+                validateOnly: request.validateOnly,
+                context: context
             ) { (_: [String: String]) throws(TopicError) -> [String: String] in
                 var overrides: [String: String] = [:]
                 for config in resource.configs {
@@ -28,8 +30,12 @@ struct AlterConfigsHandler: RequestHandler {
             }
             responses.append(
                 .init(
-                    errorCode: error?.code ?? .none, errorMessage: error?.message, resourceType: resource.resourceType,
-                    resourceName: resource.resourceName))
+                    errorCode: error?.code ?? .none,
+                    errorMessage: error?.message,
+                    resourceType: resource.resourceType,
+                    resourceName: resource.resourceName
+                )
+            )
         }
         return AlterConfigsResponse(throttleTimeMs: 0, responses: responses)
     }
@@ -49,7 +55,11 @@ enum ConfigAlteration {
 
     /// Alters one resource; returns the error for the client, or nil on success.
     static func run(
-        type: Int8, name: String, duplicate: Bool, validateOnly: Bool, context: RequestContext,
+        type: Int8,
+        name: String,
+        duplicate: Bool,
+        validateOnly: Bool,
+        context: RequestContext,
         change: ([String: String]) throws(TopicError) -> [String: String]
     ) async -> TopicError? {
         if duplicate { return TopicError(code: .invalidRequest, message: "the resource is named more than once") }
@@ -68,13 +78,16 @@ enum ConfigAlteration {
                 return error
             } catch {
                 context.logger.warning(
-                    "Altering topic configs failed", metadata: ["spate.topic": "\(name)", "spate.error": "\(error)"])
+                    "Altering topic configs failed",
+                    metadata: ["spate.topic": "\(name)", "spate.error": "\(error)"]
+                )
                 return TopicError(code: .kafkaStorageError, message: "\(error)")
             }
         case .broker:
             return TopicError(
                 code: .invalidRequest,
-                message: "broker configs cannot be updated dynamically: Spate reads them at start-up only")
+                message: "broker configs cannot be updated dynamically: Spate reads them at start-up only"
+            )
         default:
             return TopicError(code: .invalidRequest, message: "resource type \(type) is not supported")
         }

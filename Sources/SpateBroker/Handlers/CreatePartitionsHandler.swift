@@ -15,18 +15,27 @@ struct CreatePartitionsHandler: RequestHandler {
                 // Kafka answers a duplicated topic once, with INVALID_REQUEST.
                 if reported.insert(item.name).inserted {
                     results.append(
-                        .init(name: item.name, errorCode: .invalidRequest, errorMessage: "duplicate topic in the request"))
+                        .init(
+                            name: item.name,
+                            errorCode: .invalidRequest,
+                            errorMessage: "duplicate topic in the request"
+                        )
+                    )
                 }
                 continue
             }
             do {
                 let topic = try context.broker.createPartitions(
-                    topic: item.name.rawValue, count: item.count, assignments: item.assignments?.map(\.brokerIDs),
-                    validateOnly: request.validateOnly)
+                    topic: item.name.rawValue,
+                    count: item.count,
+                    assignments: item.assignments?.map(\.brokerIDs),
+                    validateOnly: request.validateOnly
+                )
                 if !request.validateOnly {
                     context.logger.info(
                         "Created partitions",
-                        metadata: ["spate.topic": "\(topic.name)", "spate.partitions": "\(topic.partitionCount)"])
+                        metadata: ["spate.topic": "\(topic.name)", "spate.partitions": "\(topic.partitionCount)"]
+                    )
                 }
                 results.append(.init(name: item.name, errorCode: .none, errorMessage: nil))
             } catch let error as TopicError {

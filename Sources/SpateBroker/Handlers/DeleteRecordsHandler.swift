@@ -16,9 +16,15 @@ struct DeleteRecordsHandler: RequestHandler {
                     name: topic.name,
                     partitions: topic.partitions.map { item in
                         var result = DeleteRecordsResponse.DeleteRecordsPartitionResult(
-                            partitionIndex: item.partitionIndex, lowWatermark: -1, errorCode: .none)
+                            partitionIndex: item.partitionIndex,
+                            lowWatermark: -1,
+                            errorCode: .none
+                        )
                         do {
-                            guard let log = try replicas.log(for: TopicPartition(topic: topic.name.rawValue, partition: item.partitionIndex))
+                            guard
+                                let log = try replicas.log(
+                                    for: TopicPartition(topic: topic.name.rawValue, partition: item.partitionIndex)
+                                )
                             else {
                                 result.errorCode = .unknownTopicOrPartition
                                 return result
@@ -33,7 +39,8 @@ struct DeleteRecordsHandler: RequestHandler {
                             result.errorCode = .from(error)
                         }
                         return result
-                    })
+                    }
+                )
             }
         }
         return DeleteRecordsResponse(throttleTimeMs: 0, topics: results)

@@ -13,10 +13,17 @@ struct DescribeClusterHandler: RequestHandler {
     func handle(_ request: DescribeClusterRequest, context: RequestContext) async throws -> DescribeClusterResponse? {
         let broker = context.broker
         var response = DescribeClusterResponse(
-            throttleTimeMs: 0, errorCode: .none, errorMessage: nil, clusterID: broker.clusterID, controllerID: broker.nodeID,
-            brokers: [.init(brokerID: broker.nodeID, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)],
+            throttleTimeMs: 0,
+            errorCode: .none,
+            errorMessage: nil,
+            clusterID: broker.clusterID,
+            controllerID: broker.nodeID,
+            brokers: [
+                .init(brokerID: broker.nodeID, host: broker.advertisedHost, port: broker.advertisedPort, rack: nil)
+            ],
             clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
-                ? Self.clusterOperations : MetadataHandler.operationsNotRequested)
+                ? Self.clusterOperations : MetadataHandler.operationsNotRequested
+        )
         if context.header.apiVersion >= 1 {
             response.endpointType = request.endpointType
             if request.endpointType != 1 {

@@ -18,7 +18,11 @@ struct DescribeConfigsHandler: RequestHandler {
         let broker = context.broker
         let results = request.resources.map { resource -> DescribeConfigsResponse.DescribeConfigsResult in
             var result = DescribeConfigsResponse.DescribeConfigsResult(
-                errorCode: .none, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName)
+                errorCode: .none,
+                errorMessage: nil,
+                resourceType: resource.resourceType,
+                resourceName: resource.resourceName
+            )
             let entries: [DescribedConfigs.Entry]
             switch ConfigResourceType(rawValue: resource.resourceType) {
             case .topic:
@@ -52,11 +56,16 @@ struct DescribeConfigsHandler: RequestHandler {
             let keys = resource.configurationKeys.map(Set.init)
             result.configs = entries.filter { keys?.contains($0.name) ?? true }.map { entry in
                 .init(
-                    name: entry.name, value: entry.value, readOnly: entry.readOnly, configSource: entry.source.rawValue,
+                    name: entry.name,
+                    value: entry.value,
+                    readOnly: entry.readOnly,
+                    configSource: entry.source.rawValue,
                     isSensitive: false,
                     synonyms: request.includeSynonyms
                         ? entry.synonyms.map { .init(name: $0.name, value: $0.value, source: $0.source.rawValue) } : [],
-                    configType: entry.type.rawValue, documentation: nil)
+                    configType: entry.type.rawValue,
+                    documentation: nil
+                )
             }
             return result
         }

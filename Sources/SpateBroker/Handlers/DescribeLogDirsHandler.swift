@@ -1,11 +1,12 @@
+import Logging
+import SpateStorage
+import SpateWire
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import SpateStorage
-import SpateWire
 
 /// DescribeLogDirs (35): the single data directory, with every partition's size (the sum of its segments), offset lag
 /// 0 (the log end is the high watermark on one node) and, from v4, the volume's total and usable bytes.
@@ -40,12 +41,23 @@ struct DescribeLogDirsHandler: RequestHandler {
                     name: TopicName(topic.name),
                     partitions: partitions.map { index in
                         let log = replicas.logManager.log(for: TopicPartition(topic: topic.name, partition: index))
-                        return .init(partitionIndex: index, partitionSize: log?.sizeInBytes ?? 0, offsetLag: 0, isFutureKey: false)
-                    })
+                        return .init(
+                            partitionIndex: index,
+                            partitionSize: log?.sizeInBytes ?? 0,
+                            offsetLag: 0,
+                            isFutureKey: false
+                        )
+                    }
+                )
             }
             let (total, usable) = Self.volumeSpace(directory)
             return .init(
-                errorCode: .none, logDir: Self.absolutePath(directory), topics: topics, totalBytes: total, usableBytes: usable)
+                errorCode: .none,
+                logDir: Self.absolutePath(directory),
+                topics: topics,
+                totalBytes: total,
+                usableBytes: usable
+            )
         }
         return DescribeLogDirsResponse(throttleTimeMs: 0, errorCode: .none, results: [result])
     }

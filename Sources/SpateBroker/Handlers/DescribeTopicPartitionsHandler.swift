@@ -15,7 +15,8 @@ struct DescribeTopicPartitionsHandler: RequestHandler {
     static let topicOperations: Int32 = [3, 4, 5, 6, 7, 8, 10, 11].reduce(0) { $0 | (1 << $1) }
 
     func handle(
-        _ request: DescribeTopicPartitionsRequest, context: RequestContext
+        _ request: DescribeTopicPartitionsRequest,
+        context: RequestContext
     ) async throws -> DescribeTopicPartitionsResponse? {
         let broker = context.broker
         let fetchAll = request.topics.isEmpty
@@ -27,11 +28,18 @@ struct DescribeTopicPartitionsHandler: RequestHandler {
             names = Set(request.topics.map(\.name.rawValue)).filter { $0 >= cursorTopic }.sorted()
             if let cursor = request.cursor, !names.contains(cursor.topicName.rawValue) {
                 return self.failure(
-                    request, context: context, "the topic list should contain the cursor topic \(cursor.topicName)")
+                    request,
+                    context: context,
+                    "the topic list should contain the cursor topic \(cursor.topicName)"
+                )
             }
         }
         if let cursor = request.cursor, cursor.partitionIndex < 0 {
-            return self.failure(request, context: context, "the cursor's partition index \(cursor.partitionIndex) is negative")
+            return self.failure(
+                request,
+                context: context,
+                "the cursor's partition index \(cursor.partitionIndex) is negative"
+            )
         }
         var remaining = max(min(Self.maxPartitionLimit, request.responsePartitionLimit), 1)
         var response = DescribeTopicPartitionsResponse(throttleTimeMs: 0, topics: [], nextCursor: nil)
@@ -43,9 +51,11 @@ struct DescribeTopicPartitionsHandler: RequestHandler {
             }
             guard let topic = broker.topics.topic(named: name) else {
                 if !fetchAll {
-                    let code: ErrorCode = TopicStore.validateName(name) == nil ? .unknownTopicOrPartition : .invalidTopicException
+                    let code: ErrorCode =
+                        TopicStore.validateName(name) == nil ? .unknownTopicOrPartition : .invalidTopicException
                     response.topics.append(
-                        .init(errorCode: code, name: TopicName(name), topicID: .zero, isInternal: name.hasPrefix("__")))
+                        .init(errorCode: code, name: TopicName(name), topicID: .zero, isInternal: name.hasPrefix("__"))
+                    )
                 }
                 continue
             }
@@ -54,14 +64,26 @@ struct DescribeTopicPartitionsHandler: RequestHandler {
             let partitions = start < end ? Array(start..<end) : []
             response.topics.append(
                 .init(
-                    errorCode: .none, name: TopicName(name), topicID: topic.id, isInternal: topic.isInternal,
+                    errorCode: .none,
+                    name: TopicName(name),
+                    topicID: topic.id,
+                    isInternal: topic.isInternal,
                     partitions: partitions.map { index in
                         .init(
-                            errorCode: .none, partitionIndex: index, leaderID: broker.nodeID, leaderEpoch: 0,
-                            replicaNodes: [broker.nodeID], isrNodes: [broker.nodeID], eligibleLeaderReplicas: [],
-                            lastKnownElr: [], offlineReplicas: [])
+                            errorCode: .none,
+                            partitionIndex: index,
+                            leaderID: broker.nodeID,
+                            leaderEpoch: 0,
+                            replicaNodes: [broker.nodeID],
+                            isrNodes: [broker.nodeID],
+                            eligibleLeaderReplicas: [],
+                            lastKnownElr: [],
+                            offlineReplicas: []
+                        )
                     },
-                    topicAuthorizedOperations: Self.topicOperations))
+                    topicAuthorizedOperations: Self.topicOperations
+                )
+            )
             if end < topic.partitionCount {
                 response.nextCursor = .init(topicName: TopicName(name), partitionIndex: end)
                 break
@@ -73,11 +95,16 @@ struct DescribeTopicPartitionsHandler: RequestHandler {
 
     /// Kafka's answer to an invalid request: every requested topic with the error.
     func failure(
-        _ request: DescribeTopicPartitionsRequest, context: RequestContext, _ message: String
+        _ request: DescribeTopicPartitionsRequest,
+        context: RequestContext,
+        _ message: String
     ) -> DescribeTopicPartitionsResponse {
         context.logger.debug("Invalid DescribeTopicPartitions request", metadata: ["spate.reason": "\(message)"])
         return DescribeTopicPartitionsResponse(
             throttleTimeMs: 0,
-            topics: request.topics.map { .init(errorCode: .invalidRequest, name: $0.name, topicID: .zero, partitions: []) })
+            topics: request.topics.map {
+                .init(errorCode: .invalidRequest, name: $0.name, topicID: .zero, partitions: [])
+            }
+        )
     }
 }

@@ -8,20 +8,26 @@ struct IncrementalAlterConfigsHandler: RequestHandler {
     static let versions: ClosedRange<Int16> = 0...1
 
     enum Operation: Int8 {
-        case set = 0, delete = 1, append = 2, subtract = 3
+        case set = 0
+        case delete = 1
+        case append = 2
+        case subtract = 3
     }
 
     func handle(
-        _ request: IncrementalAlterConfigsRequest, context: RequestContext
+        _ request: IncrementalAlterConfigsRequest,
+        context: RequestContext
     ) async throws -> IncrementalAlterConfigsResponse? {
         let duplicates = ConfigAlteration.duplicates(request.resources.map { ($0.resourceType, $0.resourceName) })
         let broker = context.broker
         var responses: [IncrementalAlterConfigsResponse.AlterConfigsResourceResponse] = []
         for resource in request.resources {
             let error = await ConfigAlteration.run(
-                type: resource.resourceType, name: resource.resourceName,
+                type: resource.resourceType,
+                name: resource.resourceName,
                 duplicate: duplicates.contains(.init(type: resource.resourceType, name: resource.resourceName)),
-                validateOnly: request.validateOnly, context: context
+                validateOnly: request.validateOnly,
+                context: context
             ) { (current: [String: String]) throws(TopicError) -> [String: String] in
                 var overrides = current
                 var seen: Set<String> = []
@@ -34,12 +40,17 @@ struct IncrementalAlterConfigsHandler: RequestHandler {
                     }
                     guard let operation = Operation(rawValue: config.configOperation) else {
                         throw TopicError(
-                            code: .invalidRequest, message: "unknown config operation \(config.configOperation) for \(config.name)")
+                            code: .invalidRequest,
+                            message: "unknown config operation \(config.configOperation) for \(config.name)"
+                        )
                     }
                     switch operation {
                     case .set:
                         guard let value = config.value else {
-                            throw TopicError(code: .invalidRequest, message: "null value not supported for: \(config.name)")
+                            throw TopicError(
+                                code: .invalidRequest,
+                                message: "null value not supported for: \(config.name)"
+                            )
                         }
                         overrides[config.name] = value
                     case .delete:
@@ -48,7 +59,9 @@ struct IncrementalAlterConfigsHandler: RequestHandler {
                         guard definition.kind == .list else {
                             throw TopicError(
                                 code: .invalidRequest,
-                                message: "config value \(operation == .append ? "append" : "subtract") is not allowed for config key: \(config.name)")
+                                message:
+                                    "config value \(operation == .append ? "append" : "subtract") is not allowed for config key: \(config.name)"
+                            )
                         }
                         let base = overrides[config.name] ?? definition.defaultValue(broker.configuration)
                         var items = Self.items(base)
@@ -65,8 +78,12 @@ struct IncrementalAlterConfigsHandler: RequestHandler {
             }
             responses.append(
                 .init(
-                    errorCode: error?.code ?? .none, errorMessage: error?.message, resourceType: resource.resourceType,
-                    resourceName: resource.resourceName))
+                    errorCode: error?.code ?? .none,
+                    errorMessage: error?.message,
+                    resourceType: resource.resourceType,
+                    resourceName: resource.resourceName
+                )
+            )
         }
         return IncrementalAlterConfigsResponse(throttleTimeMs: 0, responses: responses)
     }

@@ -11,7 +11,10 @@ struct OffsetForLeaderEpochHandler: RequestHandler {
     /// The leader epoch of every partition on a single node (what Metadata reports).
     static let currentLeaderEpoch: Int32 = 0
 
-    func handle(_ request: OffsetForLeaderEpochRequest, context: RequestContext) async throws -> OffsetForLeaderEpochResponse? {
+    func handle(
+        _ request: OffsetForLeaderEpochRequest,
+        context: RequestContext
+    ) async throws -> OffsetForLeaderEpochResponse? {
         let replicas = context.broker.replicas
         let topics = request.topics
         let results = try await replicas.io.run { () -> [OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult] in
@@ -20,16 +23,24 @@ struct OffsetForLeaderEpochHandler: RequestHandler {
                     topic: topic.topic,
                     partitions: topic.partitions.map { item in
                         var result = OffsetForLeaderEpochResponse.EpochEndOffset(
-                            errorCode: .none, partition: item.partition, leaderEpoch: -1, endOffset: -1)
+                            errorCode: .none,
+                            partition: item.partition,
+                            leaderEpoch: -1,
+                            endOffset: -1
+                        )
                         do {
-                            guard let log = try replicas.log(for: TopicPartition(topic: topic.topic.rawValue, partition: item.partition))
+                            guard
+                                let log = try replicas.log(
+                                    for: TopicPartition(topic: topic.topic.rawValue, partition: item.partition)
+                                )
                             else {
                                 result.errorCode = .unknownTopicOrPartition
                                 return result
                             }
                             if item.currentLeaderEpoch != -1 && item.currentLeaderEpoch != Self.currentLeaderEpoch {
                                 result.errorCode =
-                                    item.currentLeaderEpoch < Self.currentLeaderEpoch ? .fencedLeaderEpoch : .unknownLeaderEpoch
+                                    item.currentLeaderEpoch < Self.currentLeaderEpoch
+                                    ? .fencedLeaderEpoch : .unknownLeaderEpoch
                                 return result
                             }
                             let (epoch, endOffset) = log.endOffset(forEpoch: item.leaderEpoch)
@@ -39,7 +50,8 @@ struct OffsetForLeaderEpochHandler: RequestHandler {
                             result.errorCode = .from(error)
                         }
                         return result
-                    })
+                    }
+                )
             }
         }
         return OffsetForLeaderEpochResponse(throttleTimeMs: 0, topics: results)

@@ -76,7 +76,12 @@ struct TemporaryDirectory {
 }
 
 /// One record batch of `count` records with values `prefix-N`.
-func makeBatch(count: Int = 1, prefix: String = "value", valueSize: Int? = nil, timestamp: Int64 = 1_000) throws
+func makeBatch(
+    count: Int = 1,
+    prefix: String = "value",
+    valueSize: Int? = nil,
+    timestamp: Int64 = 1_000
+) throws
     -> RecordSet
 {
     var builder = RecordBatchBuilder()
@@ -90,17 +95,27 @@ func makeBatch(count: Int = 1, prefix: String = "value", valueSize: Int? = nil, 
 extension TestClient {
     /// Creates a topic (CreateTopics v7) and checks that it worked.
     @discardableResult
-    func createTopic(_ name: String, partitions: Int32 = 1, configs: [String: String] = [:]) async throws
+    func createTopic(
+        _ name: String,
+        partitions: Int32 = 1,
+        configs: [String: String] = [:]
+    ) async throws
         -> CreateTopicsResponse.CreatableTopicResult
     {
         let response = try await self.send(
             CreateTopicsRequest(
                 topics: [
                     .init(
-                        name: TopicName(name), numPartitions: partitions, replicationFactor: 1,
-                        configs: configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })
-                ], timeoutMs: 10_000),
-            version: 7)
+                        name: TopicName(name),
+                        numPartitions: partitions,
+                        replicationFactor: 1,
+                        configs: configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) }
+                    )
+                ],
+                timeoutMs: 10_000
+            ),
+            version: 7
+        )
         guard let result = response.topics.first, result.errorCode == .none else {
             throw TestClientError("creating \(name) failed: \(response)")
         }
@@ -109,13 +124,18 @@ extension TestClient {
 
     /// Produces one batch with acks=1 (Produce v11) and returns the partition's response.
     func produce(
-        _ topic: String, partition: Int32 = 0, _ records: RecordSet
+        _ topic: String,
+        partition: Int32 = 0,
+        _ records: RecordSet
     ) async throws -> ProduceResponse.PartitionProduceResponse {
         let response = try await self.send(
             ProduceRequest(
-                acks: 1, timeoutMs: 10_000,
-                topicData: [.init(name: TopicName(topic), partitionData: [.init(index: partition, records: records)])]),
-            version: 11)
+                acks: 1,
+                timeoutMs: 10_000,
+                topicData: [.init(name: TopicName(topic), partitionData: [.init(index: partition, records: records)])]
+            ),
+            version: 11
+        )
         guard let result = response.responses.first?.partitionResponses.first else {
             throw TestClientError("no partition in \(response)")
         }
@@ -127,8 +147,12 @@ extension TestClient {
         let response = try await self.send(
             ListOffsetsRequest(
                 replicaID: -1,
-                topics: [.init(name: TopicName(topic), partitions: [.init(partitionIndex: partition, timestamp: timestamp)])]),
-            version: 10)
+                topics: [
+                    .init(name: TopicName(topic), partitions: [.init(partitionIndex: partition, timestamp: timestamp)])
+                ]
+            ),
+            version: 10
+        )
         guard let result = response.topics.first?.partitions.first, result.errorCode == .none else {
             throw TestClientError("ListOffsets failed: \(response)")
         }
@@ -139,8 +163,11 @@ extension TestClient {
     func topicConfigs(_ topic: String) async throws -> [String: DescribeConfigsResponse.DescribeConfigsResourceResult] {
         let response = try await self.send(
             DescribeConfigsRequest(
-                resources: [.init(resourceType: 2, resourceName: topic, configurationKeys: nil)], includeSynonyms: true),
-            version: 4)
+                resources: [.init(resourceType: 2, resourceName: topic, configurationKeys: nil)],
+                includeSynonyms: true
+            ),
+            version: 4
+        )
         guard let result = response.results.first, result.errorCode == .none else {
             throw TestClientError("DescribeConfigs failed: \(response)")
         }

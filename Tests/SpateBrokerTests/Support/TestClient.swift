@@ -19,7 +19,9 @@ final class TestClient: Sendable {
 
     /// Connects to `host:port`.
     static func connect(
-        host: String = "127.0.0.1", port: Int, clientID: String? = "spate-tests",
+        host: String = "127.0.0.1",
+        port: Int,
+        clientID: String? = "spate-tests",
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TestClient {
         let channel = try await ClientBootstrap(group: group)
@@ -50,14 +52,20 @@ final class TestClient: Sendable {
         var buffer = self.channel.allocator.buffer(capacity: 256)
         try RequestFrame(
             header: RequestHeader(
-                apiKey: request.apiKey, apiVersion: version, correlationID: correlationID, clientID: self.clientID),
+                apiKey: request.apiKey,
+                apiVersion: version,
+                correlationID: correlationID,
+                clientID: self.clientID
+            ),
             body: request
         ).encode(into: &buffer)
         let promise = self.channel.eventLoop.makePromise(of: ByteBuffer.self)
         self.channel.writeAndFlush(OutboundRequest(frame: buffer, response: promise), promise: nil)
         var frame = try await promise.futureResult.get()
         let header = try ResponseHeader(
-            from: &frame, headerVersion: request.apiKey.responseHeaderVersion(for: version))
+            from: &frame,
+            headerVersion: request.apiKey.responseHeaderVersion(for: version)
+        )
         guard header.correlationID == correlationID else {
             throw TestClientError("response correlation ID \(header.correlationID), expected \(correlationID)")
         }
@@ -66,7 +74,8 @@ final class TestClient: Sendable {
 
     /// Sends `request` and returns the raw response frame (without its size prefix).
     func sendRaw<Request: KafkaRequest>(
-        _ request: Request, version: Int16
+        _ request: Request,
+        version: Int16
     ) async throws -> (correlationID: Int32, response: ByteBuffer) {
         let correlationID = self.correlation.next()
         var buffer = self.channel.allocator.buffer(capacity: 256)
@@ -103,7 +112,11 @@ struct TestFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    mutating func decodeLast(
+        context: ChannelHandlerContext,
+        buffer: inout ByteBuffer,
+        seenEOF: Bool
+    ) throws -> DecodingState {
         try self.decode(context: context, buffer: &buffer)
     }
 }
