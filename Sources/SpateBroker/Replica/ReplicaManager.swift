@@ -55,7 +55,18 @@ final class ReplicaManager: Sendable {
             partition.partition >= 0
         else { return nil }
         if let log = self.logManager.log(for: partition) { return log }
-        return try self.logManager.getOrCreateLog(for: partition, config: self.settings(of: topic).log, nowMs: self.clock())
+        let log = try self.logManager.getOrCreateLog(for: partition, config: self.settings(of: topic).log, nowMs: self.clock())
+        // A DeleteTopics that ran since the lookup above found no log to delete: delete the one just created, so that
+        // no directory outlives its topic (and a topic re-created under the name starts empty).
+        // (If the name was re-created meanwhile, the new, empty log is the new topic's: keep it.)
+        let current = self.topics.topic(named: partition.topic)
+        guard current?.id == topic.id else {
+            if current == nil || partition.partition >= current!.partitionCount {
+                try self.logManager.deleteLog(for: partition)
+            }
+            return nil
+        }
+        return log
     }
 
     func groupCommit(for log: PartitionLog) -> GroupCommit {
