@@ -153,6 +153,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SpateBrokerTests",
+            dependencies: [
+                "SpateBroker", "SpateWire", "SpateStorage", "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SpateCompressionTests",
             dependencies: ["SpateCompression", "SpateRecords", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings

@@ -65,6 +65,16 @@ struct HandlerRegistry: Sendable {
         FetchHandler.entry(FetchHandler()),
         ListOffsetsHandler.entry(ListOffsetsHandler()),
         InitProducerIdHandler.entry(InitProducerIdHandler()),
+        DeleteTopicsHandler.entry(DeleteTopicsHandler()),
+        DeleteRecordsHandler.entry(DeleteRecordsHandler()),
+        OffsetForLeaderEpochHandler.entry(OffsetForLeaderEpochHandler()),
+        DescribeConfigsHandler.entry(DescribeConfigsHandler()),
+        AlterConfigsHandler.entry(AlterConfigsHandler()),
+        DescribeLogDirsHandler.entry(DescribeLogDirsHandler()),
+        CreatePartitionsHandler.entry(CreatePartitionsHandler()),
+        IncrementalAlterConfigsHandler.entry(IncrementalAlterConfigsHandler()),
+        DescribeClusterHandler.entry(DescribeClusterHandler()),
+        DescribeTopicPartitionsHandler.entry(DescribeTopicPartitionsHandler()),
     ])
 
     init(entries: [HandlerEntry]) {

@@ -49,7 +49,7 @@ struct CreateTopicsHandler: RequestHandler {
                         errorMessage: nil, numPartitions: topic.partitionCount, replicationFactor: 1,
                         configs: DescribedConfigs.topicConfigs(of: topic, broker: context.broker).map {
                             .init(
-                                name: $0.name, value: $0.value, readOnly: $0.readOnly, configSource: $0.source,
+                                name: $0.name, value: $0.value, readOnly: $0.readOnly, configSource: $0.source.rawValue,
                                 isSensitive: false)
                         }))
             } catch let error as TopicError {
@@ -57,25 +57,5 @@ struct CreateTopicsHandler: RequestHandler {
             }
         }
         return CreateTopicsResponse(throttleTimeMs: 0, topics: results)
-    }
-}
-
-/// A topic's configs as DescribeConfigs and CreateTopics report them.
-enum DescribedConfigs {
-    struct Entry {
-        var name: String
-        var value: String?
-        var readOnly: Bool
-        /// Kafka's ConfigSource: 1 = topic override, 5 = default.
-        var source: Int8
-    }
-
-    static func topicConfigs(of topic: TopicMetadata, broker: BrokerState) -> [Entry] {
-        TopicConfigs.all.map { definition in
-            if let value = topic.configs[definition.name] {
-                return Entry(name: definition.name, value: value, readOnly: false, source: 1)
-            }
-            return Entry(name: definition.name, value: definition.defaultValue(broker.configuration), readOnly: false, source: 5)
-        }
     }
 }

@@ -68,3 +68,112 @@ extension ErrorCode {
         }
     }
 }
+
+extension BrokerState {
+    /// Deletes a topic: removes it from the store (so no request finds it any more), then deletes its partition logs
+    /// and forgets their cached state, so that a topic created later under the same name starts empty.
+    /// - Throws: ``TopicError`` with `INVALID_TOPIC_EXCEPTION` for an internal topic, or a storage error.
+    func deleteTopic(_ topic: TopicMetadata) async throws {
+        if topic.isInternal {
+            throw TopicError(code: .invalidTopicException, message: "the internal topic '\(topic.name)' cannot be deleted")
+        }
+        try self.topics.update { topics in
+            // Only the topic that was looked up: a concurrent delete and re-create must not remove the new one.
+            guard topics[topic.name]?.id == topic.id else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "topic '\(topic.name)' does not exist")
+            }
+            topics[topic.name] = nil
+        }
+        let replicas = self.replicas
+        let partitions = (0..<topic.partitionCount).map { TopicPartition(topic: topic.name, partition: $0) }
+        replicas.invalidateSettings(of: topic.name)
+        try await replicas.io.run {
+            for partition in partitions { try replicas.logManager.deleteLog(for: partition) }
+        }
+        for partition in partitions {
+            replicas.forget(partition)
+            replicas.signal.appended(to: partition)  // wakes long polls, which then find the partition gone
+        }
+    }
+
+    /// Raises a topic's partition count (the new partitions' logs are created on first use).
+    /// - Throws: ``TopicError`` with `UNKNOWN_TOPIC_OR_PARTITION`, `INVALID_PARTITIONS` or `INVALID_REPLICA_ASSIGNMENT`.
+    func createPartitions(
+        topic name: String, count: Int32, assignments: [[BrokerID]]?, validateOnly: Bool
+    ) throws -> TopicMetadata {
+        func check(_ topic: TopicMetadata?) throws -> TopicMetadata {
+            guard var topic else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "topic '\(name)' does not exist")
+            }
+            if count < topic.partitionCount {
+                throw TopicError(
+                    code: .invalidPartitions,
+                    message: "topic currently has \(topic.partitionCount) partitions, which is higher than the requested \(count)")
+            }
+            if count == topic.partitionCount {
+                throw TopicError(code: .invalidPartitions, message: "topic already has \(count) partitions")
+            }
+            if let assignments {
+                let added = Int(count - topic.partitionCount)
+                guard assignments.count == added else {
+                    throw TopicError(
+                        code: .invalidReplicaAssignment,
+                        message: "\(assignments.count) replica assignments were given for \(added) new partitions")
+                }
+                guard assignments.allSatisfy({ $0 == [self.nodeID] }) else {
+                    throw TopicError(
+                        code: .invalidReplicaAssignment,
+                        message: "replica assignments may only name broker \(self.nodeID), once (this is a single node)")
+                }
+            }
+            topic.partitionCount = count
+            return topic
+        }
+        if validateOnly { return try check(self.topics.topic(named: name)) }
+        return try self.topics.update { topics in
+            let topic = try check(topics[name])
+            topics[name] = topic
+            return topic
+        }
+    }
+
+    /// Replaces a topic's config overrides with `change(current overrides)`, after validating the result, and applies
+    /// it at once to the topic's partition logs (so `retention.*`, `max.message.bytes`, `segment.*` take effect
+    /// immediately; retention runs at once when a retention setting changed).
+    /// - Throws: ``TopicError`` with `UNKNOWN_TOPIC_OR_PARTITION`, `INVALID_CONFIG` or `INVALID_REQUEST`.
+    func alterTopicConfigs(
+        topic name: String, validateOnly: Bool, _ change: ([String: String]) throws(TopicError) -> [String: String]
+    ) async throws {
+        func check(_ topic: TopicMetadata?) throws -> (TopicMetadata, TopicSettings) {
+            guard var topic else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "topic '\(name)' does not exist")
+            }
+            topic.configs = try change(topic.configs)
+            do {
+                return (topic, try TopicConfigs.settings(overrides: topic.configs, broker: self.configuration))
+            } catch {
+                throw TopicError(code: .invalidConfig, message: "\(error)")
+            }
+        }
+        if validateOnly {
+            _ = try check(self.topics.topic(named: name))
+            return
+        }
+        let (old, (topic, settings)) = try self.topics.update { topics in
+            let old = topics[name]
+            let result = try check(old)
+            topics[name] = result.0
+            return (old!, result)
+        }
+        let replicas = self.replicas
+        replicas.invalidateSettings(of: name)
+        let retentionChanged = ["retention.ms", "retention.bytes", "cleanup.policy"].contains { old.configs[$0] != topic.configs[$0] }
+        try await replicas.io.run {
+            for index in 0..<topic.partitionCount {
+                guard let log = replicas.logManager.log(for: TopicPartition(topic: name, partition: index)) else { continue }
+                log.config = settings.log
+                if retentionChanged { try log.enforceRetention(nowMs: replicas.clock()) }
+            }
+        }
+    }
+}

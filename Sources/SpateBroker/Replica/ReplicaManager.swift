@@ -15,7 +15,8 @@ final class ReplicaManager: Sendable {
     let clock: @Sendable () -> Int64
     let signal = AppendSignal()
     private let groupCommits = NIOLockedValueBox<[TopicPartition: GroupCommit]>([:])
-    private let settingsCache = NIOLockedValueBox<[String: TopicSettings]>([:])
+    /// Effective settings by topic name, with the overrides they were computed from.
+    private let settingsCache = NIOLockedValueBox<[String: (overrides: [String: String], settings: TopicSettings)]>([:])
 
     init(logManager: LogManager, io: StorageIO, topics: TopicStore, configuration: BrokerConfiguration,
          clock: @escaping @Sendable () -> Int64) {
@@ -28,11 +29,19 @@ final class ReplicaManager: Sendable {
 
     /// A topic's effective settings (broker defaults plus its overrides), cached until ``invalidateSettings(of:)``.
     func settings(of topic: TopicMetadata) -> TopicSettings {
-        if let cached = self.settingsCache.withLockedValue({ $0[topic.name] }) { return cached }
+        // Keyed by the overrides too, so a caller holding an older snapshot of the topic cannot bring back settings
+        // that an alter has replaced.
+        if let cached = self.settingsCache.withLockedValue({ $0[topic.name] }), cached.overrides == topic.configs {
+            return cached.settings
+        }
         let settings =
             (try? TopicConfigs.settings(overrides: topic.configs, broker: self.configuration))
             ?? TopicConfigs.defaults(self.configuration)
-        self.settingsCache.withLockedValue { $0[topic.name] = settings }
+        self.settingsCache.withLockedValue { cache in
+            if self.topics.topic(named: topic.name)?.configs == topic.configs {
+                cache[topic.name] = (topic.configs, settings)
+            }
+        }
         return settings
     }
 
@@ -46,7 +55,18 @@ final class ReplicaManager: Sendable {
             partition.partition >= 0
         else { return nil }
         if let log = self.logManager.log(for: partition) { return log }
-        return try self.logManager.getOrCreateLog(for: partition, config: self.settings(of: topic).log, nowMs: self.clock())
+        let log = try self.logManager.getOrCreateLog(for: partition, config: self.settings(of: topic).log, nowMs: self.clock())
+        // A DeleteTopics that ran since the lookup above found no log to delete: delete the one just created, so that
+        // no directory outlives its topic (and a topic re-created under the name starts empty).
+        // (If the name was re-created meanwhile, the new, empty log is the new topic's: keep it.)
+        let current = self.topics.topic(named: partition.topic)
+        guard current?.id == topic.id else {
+            if current == nil || partition.partition >= current!.partitionCount {
+                try self.logManager.deleteLog(for: partition)
+            }
+            return nil
+        }
+        return log
     }
 
     func groupCommit(for log: PartitionLog) -> GroupCommit {

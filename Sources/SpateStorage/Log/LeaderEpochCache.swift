@@ -18,12 +18,16 @@ struct LeaderEpochCache {
         return true
     }
 
-    /// The end offset of `epoch` (the start of the next larger epoch, or `logEndOffset` for the latest) and the
-    /// largest epoch at or below the requested one; (-1, -1) when unknown.
+    /// The end offset of `epoch` for OffsetForLeaderEpoch, by Kafka's rule (`LeaderEpochFileCache.endOffsetFor`): the
+    /// latest epoch ends at `logEndOffset`; an older one ends where the next larger epoch starts, reported with the
+    /// largest epoch at or below it (or the requested epoch itself if it is below every known epoch); (-1, -1) for
+    /// epoch -1 and for an epoch above every known one.
     func endOffset(for epoch: Int32, logEndOffset: Int64) -> (epoch: Int32, endOffset: Int64) {
-        guard let index = self.entries.lastIndex(where: { $0.epoch <= epoch }) else { return (-1, -1) }
-        if index == self.entries.count - 1 { return (self.entries[index].epoch, logEndOffset) }
-        return (self.entries[index].epoch, self.entries[index + 1].startOffset)
+        if epoch < 0 { return (-1, -1) }
+        if self.latestEpoch == epoch { return (epoch, logEndOffset) }
+        guard let higher = self.entries.firstIndex(where: { $0.epoch > epoch }) else { return (-1, -1) }
+        let floor = self.entries.lastIndex(where: { $0.epoch <= epoch })
+        return (floor.map { self.entries[$0].epoch } ?? epoch, self.entries[higher].startOffset)
     }
 
     /// Drops epochs that start at or after `offset` (after truncating the log's end).
