@@ -75,6 +75,7 @@ struct HandlerRegistry: Sendable {
         IncrementalAlterConfigsHandler.entry(IncrementalAlterConfigsHandler()),
         DescribeClusterHandler.entry(DescribeClusterHandler()),
         DescribeTopicPartitionsHandler.entry(DescribeTopicPartitionsHandler()),
+        DescribeProducersHandler.entry(DescribeProducersHandler()),
     ])
 
     init(entries: [HandlerEntry]) {
