@@ -91,7 +91,7 @@ public func appendRepeatedly(_ log: PartitionLog, batch: ByteBuffer, totalBytes:
 }
 
 /// Reads the whole log sequentially, `maxBytes` per fetch, materialising each slice with `readBytes()`; returns
-/// the bytes read. The next fetch starts after the last whole batch of the previous slice (as a consumer would).
+/// the bytes of the whole batches read (the log's size when it is read to the end). The next fetch starts after the last whole batch of the previous slice (as a consumer would).
 @discardableResult
 public func readSequentially(_ log: PartitionLog, maxBytes: Int = 1 << 20) throws -> Int {
     var offset = log.logStartOffset
@@ -100,7 +100,6 @@ public func readSequentially(_ log: PartitionLog, maxBytes: Int = 1 << 20) throw
     while offset < end {
         guard let slice = try log.read(from: offset, maxBytes: maxBytes) else { break }
         let bytes = try slice.readBytes()
-        total += bytes.readableBytes
         // Walk the batch headers: base offset (8 bytes), batch length (4), ..., last offset delta at byte 23.
         var position = bytes.readerIndex
         var next = offset
@@ -113,6 +112,8 @@ public func readSequentially(_ log: PartitionLog, maxBytes: Int = 1 << 20) throw
             position += 12 + length
         }
         precondition(next > offset, "no whole batch in a fetch at \(offset)")
+        // Count whole batches only: a partial batch at the end of a fetch is fetched again by the next one.
+        total += position - bytes.readerIndex
         offset = next
     }
     return total
