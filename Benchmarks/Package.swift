@@ -12,6 +12,7 @@ let package = Package(
         // Only the MallocInterposer trait: the default trait set also needs a package that is not in the mirror.
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(name: "spate", path: ".."),
     ],
     targets: [
@@ -24,6 +25,18 @@ let package = Package(
             ],
             path: "Support/BenchmarkSupport"
         ),
+        // Storage helpers shared by StorageBenchmarks and StorageRecovery (logs in a temp directory, a 1 ms flusher).
+        .target(
+            name: "StorageBenchmarkSupport",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateRecords", package: "spate"),
+                .product(name: "SpateStorage", package: "spate"),
+            ],
+            path: "Support/StorageBenchmarkSupport"
+        ),
         // Prints the compression ratio of each codec on the benchmark input: `swift run -c release CompressionRatio`.
         .executableTarget(
             name: "CompressionRatio",
@@ -33,6 +46,18 @@ let package = Package(
                 .product(name: "SpateCompression", package: "spate"),
             ],
             path: "Tools/CompressionRatio"
+        ),
+        // One-off storage timings (clean restart with 1,000 segments, crash recovery, cold sequential read):
+        // `swift run -c release StorageRecovery` (see BENCHMARKS.md, "Storage (issue 3)").
+        .executableTarget(
+            name: "StorageRecovery",
+            dependencies: [
+                "StorageBenchmarkSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateRecords", package: "spate"),
+                .product(name: "SpateStorage", package: "spate"),
+            ],
+            path: "Tools/StorageRecovery"
         ),
         .executableTarget(
             name: "WireBenchmarks",
@@ -66,6 +91,18 @@ let package = Package(
                 .product(name: "SpateCompression", package: "spate"),
             ],
             path: "Benchmarks/CompressionBenchmarks",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "StorageBenchmarks",
+            dependencies: [
+                "StorageBenchmarkSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateRecords", package: "spate"),
+                .product(name: "SpateStorage", package: "spate"),
+            ],
+            path: "Benchmarks/StorageBenchmarks",
             plugins: benchmarkPlugin
         ),
     ]

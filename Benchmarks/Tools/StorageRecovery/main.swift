@@ -1,0 +1,185 @@
+import Glibc
+import NIOCore
+import SpateRecords
+import SpateStorage
+import StorageBenchmarkSupport
+
+// One-off storage timings for issue 3, measured with ContinuousClock (release: `swift run -c release StorageRecovery`):
+//   1. clean restart: LogManager.open of a data directory holding one partition with 1,000 segments (segment.bytes
+//      16 KiB), after LogManager.shutdown; page cache warm, and cold after dropping caches (root only);
+//   2. crash recovery: PartitionLog.open(recoveryPoint: 0, hadCleanShutdown: false) of a log with ≥ 1 GiB past the
+//      recovery point (never flushed or closed by the writer), warm and cold, for 1 MiB and 16 KiB batches;
+//   3. cold sequential read of that log after a clean close and dropped caches.
+// Every directory is created under $SPATE_BENCH_DIR or /tmp and removed at the end.
+
+let repetitions = 5
+
+/// Prints a line and flushes at once (stdout is a file in the recorded runs).
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+}
+
+func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+    let start = ContinuousClock.now
+    let value = try body()
+    return (value, milliseconds(ContinuousClock.now - start))
+}
+
+func cachedKiB() -> Int {
+    guard let file = fopen("/proc/meminfo", "r") else { return -1 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, file) != nil {
+        let text = String(cString: line)
+        if text.hasPrefix("Cached:") {
+            return Int(text.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+        }
+    }
+    return -1
+}
+
+/// `sync` then `echo 3 > /proc/sys/vm/drop_caches`; returns a note with the page cache size before and after.
+func dropCaches() -> String {
+    sync()
+    let before = cachedKiB()
+    guard let file = fopen("/proc/sys/vm/drop_caches", "w") else {
+        return "drop_caches not writable (errno \(errno)): cold figures are NOT cold"
+    }
+    fputs("3\n", file)
+    let closed = fclose(file)
+    let after = cachedKiB()
+    return "drop_caches: Cached \(before / 1024) MiB -> \(after / 1024) MiB (fclose \(closed))"
+}
+
+/// `value` with `digits` decimals.
+func fixed(_ value: Double, _ digits: Int = 1) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let scaled = Int((value * scale).rounded())
+    guard digits > 0 else { return "\(scaled)" }
+    let whole = scaled / Int(scale)
+    let fraction = String(abs(scaled) % Int(scale))
+    return "\(whole).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
+}
+
+func summary(_ values: [Double]) -> String {
+    let sorted = values.sorted()
+    let median = sorted[sorted.count / 2]
+    return "min \(fixed(sorted.first!)), median \(fixed(median)), max \(fixed(sorted.last!)) (n=\(sorted.count))"
+}
+
+say("StorageRecovery: base directory \(benchBaseDirectory)")
+
+// MARK: 1. Clean restart with 1,000 segments
+
+do {
+    let dataDirectory = freshDirectory("restart")
+    defer { removeTree(dataDirectory) }
+    let config = benchConfig(segmentBytes: 16 << 10)
+    // 4 × 1 KiB records (4,204 bytes): three batches fill a 16 KiB segment, the fourth rolls.
+    let batch = makeOneKiBRecordBatch(recordCount: 4)
+    let manager = try LogManager.open(
+        dataDirectory: dataDirectory, fileSystem: PosixFileSystem(), compressor: nil, config: { _ in config },
+        nowMs: benchNowMs, logger: silentLogger)
+    let log = try manager.getOrCreateLog(for: benchTopicPartition, config: config, nowMs: benchNowMs)
+    let (_, fillMs) = try timed { () throws in
+        while log.segmentCount < 1_000 {
+            _ = try log.append(RecordSet(buffer: batch), leaderEpoch: 0, nowMs: benchNowMs)
+        }
+    }
+    say(
+        "restart: \(log.segmentCount) segments, \(log.sizeInBytes) bytes, log end offset \(log.logEndOffset); "
+            + "filled in \(fixed(fillMs, 0)) ms (every roll fsyncs)")
+    try manager.shutdown(nowMs: benchNowMs)
+
+    func openClean() throws -> Double {
+        let (reopened, ms) = try timed {
+            try LogManager.open(
+                dataDirectory: dataDirectory, fileSystem: PosixFileSystem(), compressor: nil, config: { _ in config },
+                nowMs: benchNowMs, logger: silentLogger)
+        }
+        precondition(reopened.hadCleanShutdown, "expected a clean start")
+        let log = reopened.log(for: benchTopicPartition)!
+        precondition(log.segmentCount >= 1_000)
+        try reopened.shutdown(nowMs: benchNowMs)
+        return ms
+    }
+    var warm: [Double] = []
+    for _ in 0..<repetitions { warm.append(try openClean()) }
+    say("restart clean, page cache warm: LogManager.open ms: \(summary(warm))")
+    var cold: [Double] = []
+    var note = ""
+    for _ in 0..<3 {
+        note = dropCaches()
+        cold.append(try openClean())
+    }
+    say("restart clean, cold (\(note)): LogManager.open ms: \(summary(cold))")
+}
+
+// MARK: 2. Crash recovery with ≥ 1 GiB past the recovery point, then 3. cold sequential read
+
+for shape in [BatchShape.mib1, BatchShape.kib16] {
+    let directory = freshDirectory("recovery")
+    defer { removeTree(directory) }
+    let config = benchConfig(segmentBytes: 1 << 30)
+    var logBytes: Int64 = 0
+    do {
+        // The writer never flushes and never closes: the recovery point stays 0 and there is no clean marker.
+        let writer = try openNewLog(directory: directory, config: config)
+        try appendRepeatedly(writer, batch: shape.makeBatch(), totalBytes: (1 << 30) + (8 << 20))
+        logBytes = writer.sizeInBytes
+        say(
+            "recovery, \(shape.rawValue) batches: \(logBytes) bytes in \(writer.segmentCount) segment(s), "
+                + "log end offset \(writer.logEndOffset), recovery point \(writer.recoveryPoint)")
+    }
+
+    func recover() throws -> Double {
+        let (log, ms) = try timed {
+            try PartitionLog.open(
+                directory: directory, topicPartition: benchTopicPartition, config: config, fileSystem: PosixFileSystem(),
+                compressor: nil, recoveryPoint: 0, logStartOffset: 0, hadCleanShutdown: false, nowMs: benchNowMs,
+                logger: silentLogger)
+        }
+        precondition(log.sizeInBytes == logBytes, "recovery dropped bytes: \(log.sizeInBytes) of \(logBytes)")
+        // Leave it as a crash would: no close (files are closed when the log is released).
+        return ms
+    }
+    func rate(_ ms: Double) -> String { "\(fixed(Double(logBytes) / (ms / 1000) / 1e6, 0)) MB/s" }
+
+    var warm: [Double] = []
+    for _ in 0..<3 { warm.append(try recover()) }
+    let warmMedian = warm.sorted()[warm.count / 2]
+    say("recovery, \(shape.rawValue) batches, page cache warm: open ms: \(summary(warm)); median \(rate(warmMedian))")
+    var cold: [Double] = []
+    var note = ""
+    for _ in 0..<2 {
+        note = dropCaches()
+        cold.append(try recover())
+    }
+    let coldMedian = cold.sorted()[cold.count / 2]
+    say("recovery, \(shape.rawValue) batches, cold (\(note)): open ms: \(summary(cold)); median \(rate(coldMedian))")
+
+    // 3. Cold sequential read: close cleanly, drop caches, open after a clean shutdown, read everything.
+    var reads: [Double] = []
+    for _ in 0..<2 {
+        let log = try PartitionLog.open(
+            directory: directory, topicPartition: benchTopicPartition, config: config, fileSystem: PosixFileSystem(),
+            compressor: nil, recoveryPoint: 0, logStartOffset: 0, hadCleanShutdown: false, nowMs: benchNowMs,
+            logger: silentLogger)
+        note = dropCaches()
+        let (bytes, ms) = try timed { try readSequentially(log, maxBytes: 1 << 20) }
+        if Int64(bytes) != logBytes { say("WARNING: read \(bytes) bytes of \(logBytes)") }
+        reads.append(ms)
+        try log.close(nowMs: benchNowMs)
+    }
+    let readMedian = reads.sorted()[reads.count / 2]
+    say(
+        "cold sequential read, \(shape.rawValue) batches, 1 MiB fetches (\(note)): ms: \(summary(reads)); "
+            + "median \(rate(readMedian))")
+}
