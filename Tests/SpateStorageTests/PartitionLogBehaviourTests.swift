@@ -235,4 +235,31 @@ import Testing
         #expect(!log.needsFlushByTime(nowMs: 499))
         #expect(log.needsFlushByTime(nowMs: 500))
     }
+
+    /// A roll fsyncs the old segment, so the recovery point follows it — but only when everything before that segment
+    /// was already durable (segments recovered after a crash are validated, not fsynced).
+    @Test func rollsAdvanceTheRecoveryPointOnlyOverDurableHistory() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let log = try self.open(directory, config: LogConfig())
+        _ = try self.append(log, count: 3, timestamp: 0)
+        try log.roll(nowMs: 0)
+        #expect(log.recoveryPoint == 3)
+        _ = try self.append(log, count: 2, timestamp: 0)
+        try log.roll(nowMs: 0)
+        #expect(log.recoveryPoint == 5)
+        _ = try self.append(log, count: 2, timestamp: 0)
+        try log.close(nowMs: 0)
+        // Reopen as after a crash with a stale checkpoint (recovery point 0): rolling the active segment must not
+        // vouch for the older, unflushed ones.
+        let reopened = try PartitionLog.open(
+            directory: directory.path + "/events-3", topicPartition: Self.partition, config: LogConfig(),
+            fileSystem: PosixFileSystem(), compressor: nil, recoveryPoint: 0, logStartOffset: 0, hadCleanShutdown: false,
+            nowMs: 0, logger: testLogger)
+        #expect(reopened.recoveryPoint == 0)
+        try reopened.roll(nowMs: 0)
+        #expect(reopened.recoveryPoint == 0)
+        try reopened.flush(nowMs: 0)
+        #expect(reopened.recoveryPoint == 7)
+    }
 }

@@ -135,17 +135,24 @@ final class LogSegment {
 
     /// Discards both indexes and rebuilds them by scanning the log, which must be valid up to ``size``.
     func rebuildIndexes() throws(StorageError) {
+        var scanner = BatchScanner(file: self.log, from: 0, end: self.size)
+        var headers: [StoredBatchHeader] = []
+        while let header = try scanner.nextHeader() { headers.append(header) }
+        try self.rebuildIndexes(from: headers)
+    }
+
+    /// Discards both indexes and rebuilds them from the headers of every batch in the segment, in order.
+    func rebuildIndexes(from headers: [StoredBatchHeader]) throws(StorageError) {
         var index = OffsetIndex(baseOffset: self.baseOffset, file: try self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
         var time = TimeIndex(baseOffset: self.baseOffset, file: try self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
         try index.reset()
         try time.reset()
-        var scanner = BatchScanner(file: self.log, from: 0, end: self.size)
         var sinceLast = 0
         var maxTimestamp: Int64 = -1
         var offsetOfMax: Int64 = -1
         var next = self.baseOffset
         var first: Int64?
-        while let header = try scanner.nextHeader() {
+        for header in headers {
             if first == nil { first = header.maxTimestamp }
             if header.maxTimestamp > maxTimestamp {
                 maxTimestamp = header.maxTimestamp
@@ -332,12 +339,14 @@ final class LogSegment {
         var scanner = BatchScanner(file: self.log, from: 0, end: try self.log.size())
         var validEnd: Int64 = 0
         var expectedNext = self.baseOffset
+        var headers: [StoredBatchHeader] = []
         do {
             while let (header, _) = try scanner.nextBatch() {
                 // Offsets only grow (compaction leaves gaps, never overlaps); bytes that break this are not ours.
                 guard header.baseOffset >= expectedNext else { break }
                 expectedNext = header.nextOffset
                 validEnd = header.position + Int64(header.size)
+                headers.append(header)
             }
         } catch where error.code == .corrupt {
             // Stop at the first batch that does not validate; everything from it on is dropped.
@@ -346,7 +355,7 @@ final class LogSegment {
         let dropped = fileSize - validEnd
         if dropped > 0 { try self.log.truncate(to: validEnd) }
         self.size = validEnd
-        try self.rebuildIndexes()
+        try self.rebuildIndexes(from: headers)
         return dropped
     }
 
@@ -363,7 +372,20 @@ final class LogSegment {
 
     // MARK: Lifecycle
 
+    /// Makes the log file durable. Index files are not synced here: they are rebuildable, checked when loaded, and
+    /// synced when the segment rolls or closes (``flushIncludingIndexes()``), so a flush costs one fsync.
     func flush() throws(StorageError) {
+        try self.log.sync()
+    }
+
+    /// Makes the index files durable if they are open (they may have been rebuilt or written since start-up).
+    func syncOpenIndexes() throws(StorageError) {
+        try self.openedOffsetIndexFile?.sync()
+        try self.openedTimeIndexFile?.sync()
+    }
+
+    /// Makes the log file and both index files durable (on roll and close).
+    func flushIncludingIndexes() throws(StorageError) {
         try self.log.sync()
         try self.openedOffsetIndexFile?.sync()
         try self.openedTimeIndexFile?.sync()

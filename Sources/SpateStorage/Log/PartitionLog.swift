@@ -380,7 +380,12 @@ public final class PartitionLog: @unchecked Sendable {
     private func rollLocked(nowMs: Int64) throws {
         let active = self.segments.last!
         try active.onBecomeInactive()
-        try active.flush()
+        try active.flushIncludingIndexes()
+        // Older segments were fsynced at their own rolls, unless they came out of a crash recovery unflushed: the
+        // recovery point may only move past this segment if it had already reached its start.
+        if self._recoveryPoint >= active.baseOffset {
+            self._recoveryPoint = max(self._recoveryPoint, active.nextOffset)
+        }
         let segment = try LogSegment.create(
             fileSystem: self.fileSystem, directory: self.directory, baseOffset: active.nextOffset, config: self._config,
             nowMs: nowMs)
@@ -636,7 +641,8 @@ public final class PartitionLog: @unchecked Sendable {
         try self.flush(nowMs: nowMs)
         try self.lock.withLock { () throws in
             try self.segments.last!.onBecomeInactive()
-            try self.segments.last!.flush()
+            try self.segments.last!.flushIncludingIndexes()
+            for segment in self.segments.dropLast() { try segment.syncOpenIndexes() }
             // A clean start then loads producer state without reading the log.
             let end = self.segments.last!.nextOffset
             let nothingToReplay = self.producers.producers.isEmpty && end == self.segments.first!.baseOffset
