@@ -130,8 +130,11 @@ def test_consume_from_earliest_latest_offset(timed_topic, broker):
         assert msg is not None and not msg.error() and msg.key() == b"late" and msg.offset() == 100
     finally:
         consumer.close()
-    low, high = confluent_consumer(broker.bootstrap).get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-    assert (low, high) == (0, 101)
+    consumer = confluent_consumer(broker.bootstrap)
+    try:
+        assert consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (0, 101)
+    finally:
+        consumer.close()
 
 
 def test_offsets_for_times(timed_topic, broker):
