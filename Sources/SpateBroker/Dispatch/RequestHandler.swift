@@ -36,7 +36,10 @@ extension RequestHandler {
             let version = context.header.apiVersion
             let request: Request
             do {
-                request = try Request.decode(from: body, version: version)
+                // Bytes after the body are ignored, as Kafka does: librdkafka sends an "all topics" Metadata v9+
+                // request with a 4-byte null array where the 1-byte varint belongs (confluentinc/librdkafka#5049).
+                var body = body
+                request = try Request(from: &body, version: version)
             } catch {
                 throw ConnectionError(description: "malformed \(Request.apiKey) v\(version) request: \(error)")
             }
