@@ -97,6 +97,8 @@ public final class PartitionLog: @unchecked Sendable {
             try fileSystem.createDirectory(directory)
             try fileSystem.syncDirectory(parentDirectory(of: directory))
         }
+        // A compaction swap interrupted by a crash is completed or rolled back first (see CleanerSwap).
+        try completeInterruptedCleanerSwaps(fileSystem: fileSystem, directory: directory)
         // Leftovers of interrupted operations: deletions finish, temporary and half-cleaned files go.
         var bases: [Int64] = []
         for name in try fileSystem.contentsOfDirectory(directory) {
