@@ -25,6 +25,9 @@ public struct CleanerStats: Sendable, Hashable {
     /// Segments scanned for rewriting, and those actually replaced (the others had nothing to remove).
     public var segmentsScanned = 0
     public var segmentsReplaced = 0
+    /// Segments that went away or changed during the pass (retention, truncation, the log closing) and were left
+    /// alone. When there are any, the checkpoint does not move, so the next pass looks at the same dirty section.
+    public var segmentsSkipped = 0
     /// Records looked at while rewriting, and those removed: superseded by a later value, expired tombstones, and
     /// records without a key (invalid in a compacted topic).
     public var recordsRead = 0
@@ -75,8 +78,9 @@ public struct CleanerStats: Sendable, Hashable {
 ///
 /// Thread-safe; one pass at a time per cleaner (a lock serialises ``clean(log:nowMs:)``). It runs alongside appends,
 /// fetches and retention: segments are read without the log's lock, which is taken only to snapshot the segment
-/// list and to swap a cleaned segment in (a segment deleted or changed meanwhile is not swapped). Synchronous and
-/// blocking: run it on the storage thread pool.
+/// list and to swap a cleaned segment in. A segment deleted or changed meanwhile is left alone and the checkpoint
+/// stays where it was (``CleanerStats/segmentsSkipped``). Synchronous and blocking: run it on the storage thread
+/// pool.
 public final class LogCleaner: @unchecked Sendable {
     public static let checkpointFileName = "cleaner-offset-checkpoint"
     /// The largest decompressed batch the cleaner reads.
@@ -130,14 +134,17 @@ public final class LogCleaner: @unchecked Sendable {
 
     /// Forgets the checkpoints of partitions not in `partitions` (deleted logs) and rewrites the file.
     public func retainCheckpoints(for partitions: Set<TopicPartition>) throws {
-        let changed = self.checkpointLock.withLock { () -> Bool in
-            let before = self.checkpoints.count
-            self.checkpoints = self.checkpoints.filter { partitions.contains($0.key) }
-            return before != self.checkpoints.count
+        try self.passLock.withLock { () throws in
+            let changed = self.checkpointLock.withLock { () -> Bool in
+                let before = self.checkpoints.count
+                self.checkpoints = self.checkpoints.filter { partitions.contains($0.key) }
+                return before != self.checkpoints.count
+            }
+            if changed { try self.writeCheckpoints() }
         }
-        if changed { try self.writeCheckpoints() }
     }
 
+    /// Call with `passLock` held (one writer of the file at a time).
     private func writeCheckpoints() throws {
         guard let checkpointPath = self.checkpointPath else { return }
         let snapshot = self.checkpointLock.withLock { self.checkpoints }
@@ -185,9 +192,15 @@ public final class LogCleaner: @unchecked Sendable {
         }
 
         // 2. The offset map (which may end the dirty section early when it fills up).
-        var map: [[UInt8]: Int64] = [:]
+        var map: [ByteBuffer: Int64] = [:]
         for (index, segment) in dirtySegments.enumerated() {
-            try self.addToMap(&map, segment: segment, from: firstDirty, compressor: log.compressor, stats: &stats)
+            do {
+                try self.addToMap(&map, segment: segment, from: firstDirty, compressor: log.compressor, stats: &stats)
+            } catch let error as StorageError where error.code == .closed {
+                // Deleted by retention (or the log closed) meanwhile: its records are gone, older ones with them.
+                stats.segmentsSkipped += 1
+                continue
+            }
             if map.count >= self.configuration.maxOffsetMapEntries, index + 1 < dirtySegments.count {
                 dirtyEnd = segment.endOffset
                 stats.dirtyEndOffset = dirtyEnd
@@ -201,13 +214,20 @@ public final class LogCleaner: @unchecked Sendable {
         let deleteHorizon = nowMs - config.deleteRetention.milliseconds
         for segment in snapshot.segments where segment.endOffset <= dirtyEnd {
             stats.segmentsScanned += 1
-            try self.cleanSegment(
-                segment, log: log, map: map, deleteHorizon: deleteHorizon, config: config, nowMs: nowMs, stats: &stats)
+            do {
+                try self.cleanSegment(
+                    segment, log: log, map: map, deleteHorizon: deleteHorizon, config: config, nowMs: nowMs,
+                    stats: &stats)
+            } catch let error as StorageError where error.code == .closed {
+                stats.segmentsSkipped += 1
+            }
         }
 
-        // 5. The checkpoint.
-        self.checkpointLock.withLock { self.checkpoints[log.topicPartition] = dirtyEnd }
-        try self.writeCheckpoints()
+        // 5. The checkpoint, unless part of the log changed under the pass.
+        if stats.segmentsSkipped == 0 {
+            self.checkpointLock.withLock { self.checkpoints[log.topicPartition] = dirtyEnd }
+            try self.writeCheckpoints()
+        }
         log.logger.debug(
             "Compacted the log",
             metadata: [
@@ -222,7 +242,7 @@ public final class LogCleaner: @unchecked Sendable {
 
     /// Records the latest offset of every key in the segment at or above `from`.
     private func addToMap(
-        _ map: inout [[UInt8]: Int64], segment: CleanerSegmentSnapshot, from: Int64,
+        _ map: inout [ByteBuffer: Int64], segment: CleanerSegmentSnapshot, from: Int64,
         compressor: (any RecordsCompressor)?, stats: inout CleanerStats
     ) throws {
         var scanner = BatchScanner(file: segment.segment.log, from: 0, end: segment.size)
@@ -231,14 +251,21 @@ public final class LogCleaner: @unchecked Sendable {
             guard header.lastOffset >= from, !batch.isControl, !batch.isTransactional else { continue }
             for record in try Self.records(of: batch, compressor: compressor) where record.offset >= from {
                 guard let key = record.key else { continue }
-                map[Array(key.readableBytesView)] = record.offset
+                if let index = map.index(forKey: key) {
+                    map.values[index] = record.offset
+                } else {
+                    // A copy: the slice would keep the whole read chunk or decompressed section alive.
+                    var copy = ByteBufferAllocator().buffer(capacity: key.readableBytes)
+                    copy.writeImmutableBuffer(key)
+                    map[copy] = record.offset
+                }
             }
         }
     }
 
     /// Rewrites one segment into `.cleaned` files and swaps them in, unless nothing is to be removed.
     private func cleanSegment(
-        _ segment: CleanerSegmentSnapshot, log: PartitionLog, map: [[UInt8]: Int64], deleteHorizon: Int64,
+        _ segment: CleanerSegmentSnapshot, log: PartitionLog, map: [ByteBuffer: Int64], deleteHorizon: Int64,
         config: LogConfig, nowMs: Int64, stats: inout CleanerStats
     ) throws {
         var writer = try CleanedSegmentWriter(
@@ -262,7 +289,7 @@ public final class LogCleaner: @unchecked Sendable {
                         stats.keylessRecordsRemoved += 1
                         continue
                     }
-                    if let latest = map[Array(key.readableBytesView)], record.offset < latest { continue }
+                    if let latest = map[key], record.offset < latest { continue }
                     if record.value == nil, header.maxTimestamp < deleteHorizon {
                         stats.tombstonesRemoved += 1
                         continue
@@ -299,6 +326,8 @@ public final class LogCleaner: @unchecked Sendable {
         if swapped {
             stats.segmentsReplaced += 1
             stats.bytesWritten += writer.size
+        } else {
+            stats.segmentsSkipped += 1
         }
     }
 
