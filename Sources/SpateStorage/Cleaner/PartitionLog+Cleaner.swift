@@ -70,8 +70,12 @@ extension PartitionLog {
                 // keep serving the old (equivalent) records.
                 throw error
             }
-            segments[index] = try LogSegment.open(
+            let replacement = try LogSegment.open(
                 fileSystem: fileSystem, directory: directory, baseOffset: base, config: config, nowMs: nowMs)
+            // Its next offset and max timestamp, as the replaced segment knew them (reads bound by a high watermark
+            // inside a non-active segment rely on `nextOffset`).
+            try replacement.loadTail()
+            segments[index] = replacement
             return true
         }
     }

@@ -179,6 +179,24 @@ import Testing
         #expect(try CleanerTests.records(log).map(\.timestamp) == [7_777, 8_000])
     }
 
+    @Test func readsBoundedByAHighWatermarkStillStopInsideACleanedSegment() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let log = try CleanerTests.open(directory.path, config: CleanerTests.compactConfig(segmentBytes: 1 << 20))
+        // Distinct keys (nothing to remove) except one overwritten key, so segment 0 is rewritten.
+        for round in 0..<10 {
+            _ = try log.append(
+                try CleanerTests.batch([("k\(round)", "v"), ("dup", "\(round)")], timestamp: 1_000), leaderEpoch: 0,
+                nowMs: 1_000)
+        }
+        try log.roll(nowMs: 1_000)
+        #expect(try self.cleaner().clean(log: log, nowMs: 2_000).segmentsReplaced == 1)
+        let slice = try #require(try log.read(from: 0, maxBytes: 1 << 20, maxOffset: 10))
+        let batches = Array(RecordSet(buffer: try slice.readBytes()).batches)
+        #expect(batches.allSatisfy { $0.baseOffset < 10 })
+        #expect(batches.last?.lastOffset == 8)
+    }
+
     @Test func keylessRecordsAreRemovedAndControlBatchesKept() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
