@@ -55,6 +55,7 @@ public struct Broker: Service {
             let replicas = ReplicaManager(
                 logManager: logManager, io: io, topics: topics, configuration: configuration, clock: wallClockMilliseconds)
             let connections = ConnectionRegistry()
+            let cleaner = logManager.makeCleaner()
             let maxFrame = configuration.network.socketRequestMaxBytes
             let idle = configuration.network.connectionsMaxIdle
             let server = try await ServerBootstrap(group: group)
@@ -92,12 +93,15 @@ public struct Broker: Service {
             try await withGracefulShutdownHandler {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask {
-                        // Background upkeep: retention, time-based flushes, deleted files, checkpoints.
+                        // Background upkeep: retention, time-based flushes, deleted files, checkpoints, compaction.
                         while !Task.isCancelled {
                             try? await Task.sleep(for: min(configuration.storage.retentionCheckInterval, .seconds(30)))
                             if Task.isCancelled { break }
                             do {
-                                try await io.run { try logManager.runMaintenance(nowMs: wallClockMilliseconds()) }
+                                try await io.run {
+                                    try logManager.runMaintenance(nowMs: wallClockMilliseconds())
+                                    _ = try logManager.runCompaction(nowMs: wallClockMilliseconds(), cleaner: cleaner)
+                                }
                             } catch {
                                 logger.warning("Log maintenance failed", metadata: ["spate.error": "\(error)"])
                             }

@@ -2,7 +2,8 @@ public import NIOCore
 
 /// Builds one v2 record batch, as a producer does.
 ///
-/// Records are encoded as they are appended: record `i` gets `offsetDelta = i`, the first timestamp becomes
+/// Records are encoded as they are appended: record `i` gets `offsetDelta = i` (or an explicit, increasing delta
+/// through ``append(offsetDelta:key:value:headers:timestamp:)``), the first timestamp becomes
 /// `baseTimestamp`, and the largest becomes `maxTimestamp`. ``build(compressor:)`` writes the header, compresses the
 /// records section if asked to, and fills in `batchLength` and the CRC.
 ///
@@ -41,6 +42,11 @@ public struct RecordBatchBuilder: Sendable {
     public private(set) var maxTimestamp: Int64?
     /// Set when a record or the batch outgrew an `int32` length; ``build(compressor:)`` then throws.
     private var tooLarge: String?
+    /// The offset delta of the last record appended; `nil` before any record.
+    public private(set) var lastOffsetDelta: Int32?
+    /// Set when ``append(offsetDelta:key:value:headers:timestamp:)`` got a delta that does not increase;
+    /// ``build(compressor:)`` then throws.
+    private var invalidOffsetDelta: String?
 
     /// Creates an empty builder.
     public init(
@@ -87,6 +93,46 @@ public struct RecordBatchBuilder: Sendable {
         headers: [RecordHeader] = [],
         timestamp: Int64
     ) {
+        let offsetDelta = self.lastOffsetDelta.map { $0 &+ 1 } ?? 0
+        self.appendRecord(offsetDelta: offsetDelta, key: key, value: value, headers: headers, timestamp: timestamp)
+    }
+
+    /// Appends a record with an explicit offset delta, leaving gaps in the offsets (as log compaction does).
+    ///
+    /// Deltas must be non-negative and strictly increasing; the batch's `lastOffsetDelta` becomes the last one
+    /// appended, so `recordCount` may be smaller than `lastOffsetDelta + 1`. Never traps: a delta that does not
+    /// increase makes ``build(compressor:)`` throw ``RecordBatchError/Code/invalidLastOffsetDelta``.
+    /// - Parameters:
+    ///   - offsetDelta: The record's offset relative to ``baseOffset``.
+    ///   - key: The key; `nil` is written as length `-1`.
+    ///   - value: The value; `nil` (a tombstone) is written as length `-1`.
+    ///   - headers: Headers, written in order.
+    ///   - timestamp: The record's timestamp in milliseconds.
+    public mutating func append(
+        offsetDelta: Int32,
+        key: ByteBuffer?,
+        value: ByteBuffer?,
+        headers: [RecordHeader] = [],
+        timestamp: Int64
+    ) {
+        guard offsetDelta >= 0, offsetDelta > (self.lastOffsetDelta ?? -1) else {
+            self.invalidOffsetDelta =
+                self.invalidOffsetDelta
+                ?? "offset delta \(offsetDelta) does not follow \(self.lastOffsetDelta.map(String.init) ?? "the start")"
+            self.recordCount += 1
+            return
+        }
+        self.appendRecord(offsetDelta: offsetDelta, key: key, value: value, headers: headers, timestamp: timestamp)
+    }
+
+    private mutating func appendRecord(
+        offsetDelta: Int32,
+        key: ByteBuffer?,
+        value: ByteBuffer?,
+        headers: [RecordHeader],
+        timestamp: Int64
+    ) {
+        self.lastOffsetDelta = offsetDelta
         let baseTimestamp = self.baseTimestamp ?? timestamp
         self.baseTimestamp = baseTimestamp
         self.maxTimestamp = max(self.maxTimestamp ?? timestamp, timestamp)
@@ -100,7 +146,6 @@ public struct RecordBatchBuilder: Sendable {
             self.recordCount += 1
             return
         }
-        let offsetDelta = Int32(truncatingIfNeeded: self.recordCount)
         let timestampDelta = timestamp &- baseTimestamp
         let bodySize = Record.bodySize(
             timestampDelta: timestampDelta,
@@ -136,6 +181,9 @@ public struct RecordBatchBuilder: Sendable {
         if let tooLarge = self.tooLarge {
             throw RecordBatchError(.batchTooLarge, tooLarge)
         }
+        if let invalidOffsetDelta = self.invalidOffsetDelta {
+            throw RecordBatchError(.invalidLastOffsetDelta, invalidOffsetDelta)
+        }
         guard let baseTimestamp = self.baseTimestamp, let maxTimestamp = self.maxTimestamp, self.recordCount > 0
         else {
             throw RecordBatchError(.emptyBatch, "a record batch needs at least one record")
@@ -157,7 +205,7 @@ public struct RecordBatchBuilder: Sendable {
             RecordBatch.currentMagic,
             UInt32(0),  // crc, filled in below
             attributes.rawValue,
-            Int32(truncatingIfNeeded: self.recordCount - 1),  // lastOffsetDelta
+            self.lastOffsetDelta ?? Int32(truncatingIfNeeded: self.recordCount - 1),  // lastOffsetDelta
             baseTimestamp,
             maxTimestamp
         )

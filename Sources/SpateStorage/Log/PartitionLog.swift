@@ -105,6 +105,8 @@ public final class PartitionLog: @unchecked Sendable {
         logger[metadataKey: LogKey.topic] = "\(topicPartition.topic)"
         logger[metadataKey: LogKey.partition] = "\(topicPartition.partition)"
         try fileSystem.createDirectoryDurably(directory)
+        // A compaction swap interrupted by a crash is completed or rolled back first (see CleanerSwap).
+        try completeInterruptedCleanerSwaps(fileSystem: fileSystem, directory: directory)
         // Leftovers of interrupted operations: deletions finish, temporary and half-cleaned files go.
         var bases: [Int64] = []
         for name in try fileSystem.contentsOfDirectory(directory) {
