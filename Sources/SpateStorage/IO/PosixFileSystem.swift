@@ -138,6 +138,78 @@ final class PosixSegmentFile: SegmentFile {
         }
     }
 
+    func write(gathering parts: [ByteBuffer], at offset: Int64) throws(StorageError) {
+        let fd = try self.fd()
+        // Collect the parts' memory (without copying) and write it with pwritev, resuming after short writes.
+        var pointers: [UnsafeRawBufferPointer] = []
+        pointers.reserveCapacity(parts.count)
+        func withAll(_ index: Int, _ body: () throws -> Void) throws {
+            if index == parts.count { return try body() }
+            try parts[index].withUnsafeReadableBytes { pointer in
+                pointers.append(pointer)
+                try withAll(index + 1, body)
+            }
+        }
+        do {
+            // The closure runs innermost, once every part's memory is pinned and in `pointers`.
+            try withAll(0) { try Self.writeVectors(pointers, fd: fd, offset: offset, path: self.path) }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(.io, "pwritev \(self.path): \(error)")
+        }
+    }
+
+    /// The pwritev loop for ``write(gathering:at:)``, over parts whose memory the caller keeps pinned.
+    private static func writeVectors(
+        _ pointers: [UnsafeRawBufferPointer], fd: SystemPackage.FileDescriptor, offset: Int64, path: String
+    ) throws(StorageError) {
+        var written = 0
+        let total = pointers.reduce(0) { $0 + $1.count }
+        var first = 0
+        var skip = 0
+        while written < total {
+            var vectors: [iovec] = []
+            var index = first
+            while index < pointers.count && vectors.count < 512 {
+                let part = pointers[index]
+                let start = index == first ? skip : 0
+                if part.count > start {
+                    vectors.append(
+                        iovec(
+                            iov_base: UnsafeMutableRawPointer(mutating: part.baseAddress! + start),
+                            iov_len: part.count - start))
+                }
+                index += 1
+            }
+            let count = vectors.withUnsafeBufferPointer { iov in
+                pwritev(fd.rawValue, iov.baseAddress, Int32(iov.count), off_t(offset + Int64(written)))
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw storageError(Errno(rawValue: errno), "pwritev \(path)")
+            }
+            written += count
+            // Advance (first, skip) past the bytes just written.
+            var remaining = count
+            while remaining > 0 {
+                let available = pointers[first].count - skip
+                if remaining >= available {
+                    remaining -= available
+                    first += 1
+                    skip = 0
+                } else {
+                    skip += remaining
+                    remaining = 0
+                }
+            }
+            while first < pointers.count && pointers[first].count == skip {
+                first += 1
+                skip = 0
+            }
+        }
+    }
+
     func read(at offset: Int64, length: Int) throws(StorageError) -> ByteBuffer {
         let fd = try self.fd()
         var buffer = ByteBufferAllocator().buffer(capacity: length)

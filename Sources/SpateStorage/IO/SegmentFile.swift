@@ -12,6 +12,9 @@ public protocol SegmentFile: AnyObject, Sendable {
     func size() throws(StorageError) -> Int64
     /// Writes all of `bytes` at `offset`. A failure may leave a prefix written.
     func write(_ bytes: ByteBuffer, at offset: Int64) throws(StorageError)
+    /// Writes `parts` one after another from `offset` (a gather write, so pieces need not be copied together).
+    /// A failure may leave a prefix written.
+    func write(gathering parts: [ByteBuffer], at offset: Int64) throws(StorageError)
     /// Reads up to `length` bytes at `offset`; fewer only at the end of the file.
     func read(at offset: Int64, length: Int) throws(StorageError) -> ByteBuffer
     /// Makes everything written so far durable (fsync).
@@ -22,6 +25,17 @@ public protocol SegmentFile: AnyObject, Sendable {
     func close() throws(StorageError)
     /// The file's descriptor, for zero-copy sends (`sendfile`), if the file is a real one.
     var fileDescriptor: CInt? { get }
+}
+
+extension SegmentFile {
+    /// Writes the parts one by one; ``PosixFileSystem``'s files use one `pwritev` instead.
+    public func write(gathering parts: [ByteBuffer], at offset: Int64) throws(StorageError) {
+        var position = offset
+        for part in parts {
+            try self.write(part, at: position)
+            position += Int64(part.readableBytes)
+        }
+    }
 }
 
 /// The directory operations storage needs, so that tests can swap the disk for memory or inject faults.

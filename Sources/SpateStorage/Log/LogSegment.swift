@@ -213,10 +213,11 @@ final class LogSegment {
 
     // MARK: Append
 
-    /// Appends stamped batches (one contiguous buffer) in one write, then indexes them. All or nothing: on any
+    /// Appends stamped batches (given as the pieces to write, `byteCount` bytes in all) in one gather write, then
+    /// indexes them. All or nothing: on any
     /// failure (disk full on the log or an index file, a short write) the files are cut back and the segment's
     /// state is restored, so no partial batch is ever visible and the next append reuses the same offsets.
-    func append(_ batches: ByteBuffer, headers: [StoredBatchHeader]) throws(StorageError) {
+    func append(parts: [ByteBuffer], byteCount: Int, headers: [StoredBatchHeader]) throws(StorageError) {
         try self.loadTail()
         let start = self.size
         let saved = (
@@ -224,7 +225,7 @@ final class LogSegment {
             self.bytesSinceLastIndexEntry
         )
         do {
-            try self.log.write(batches, at: start)
+            try self.log.write(gathering: parts, at: start)
         } catch {
             try? self.log.truncate(to: start)
             throw error
@@ -262,7 +263,7 @@ final class LogSegment {
             self.loadedTimeIndex = timeIndex
             throw error
         }
-        self.size = start + Int64(batches.readableBytes)
+        self.size = start + Int64(byteCount)
         self.loadedOffsetIndex = index
         self.loadedTimeIndex = time
     }

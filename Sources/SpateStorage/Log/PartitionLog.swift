@@ -242,9 +242,10 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Appends the batches of a produce request, giving them the next offsets.
     ///
-    /// Each batch is validated (magic 2, lengths, CRC-32C), must fit `max.message.bytes`, and is stamped in place:
-    /// `baseOffset`, `partitionLeaderEpoch` and, with `LogAppendTime`, the timestamp type and max timestamp (which
-    /// rewrites the CRC). The bytes are then written as received, in one write. Nothing is decompressed.
+    /// Each batch is validated (magic 2, lengths, CRC-32C), must fit `max.message.bytes`, and is stamped: its
+    /// `baseOffset`, `partitionLeaderEpoch` and, with `LogAppendTime`, timestamp type, max timestamp and CRC are set
+    /// in a copy of its 61-byte header, and the records follow as received — one gather write, no copy of the
+    /// payload, nothing decompressed.
     /// - Throws: ``StorageError`` (`.corrupt` for an invalid batch, `.recordTooLarge`, or an I/O error, after which
     ///   the log is unchanged).
     public func append(
@@ -269,8 +270,7 @@ public final class PartitionLog: @unchecked Sendable {
                     .recordTooLarge,
                     "a batch of \(batch.sizeInBytes) bytes exceeds segment.bytes (\(self._config.segmentBytes))")
             }
-            var buffer = records.buffer
-            let totalBytes = buffer.readableBytes
+            let totalBytes = records.buffer.readableBytes
             var offset = self.segments.last!.nextOffset
             let firstOffset = offset
             // Idempotence: a retry of one of the producer's last batches is answered with the original offsets and
@@ -305,26 +305,37 @@ public final class PartitionLog: @unchecked Sendable {
             }
             var headers: [StoredBatchHeader] = []
             headers.reserveCapacity(batches.count)
+            // What is written: per batch, a stamped copy of its 61-byte header, then its records exactly as received
+            // (a slice of the request, not copied), in one gather write.
+            var parts: [ByteBuffer] = []
+            parts.reserveCapacity(batches.count * 2)
             var position = 0
             var maxTimestamp: Int64 = -1
             var recordCount = 0
             let appendTime = timestampType == .logAppendTime ? nowMs : -1
             for batch in batches {
-                let at = buffer.readerIndex + position
-                buffer.setInteger(offset, at: at + RecordBatch.FieldOffset.baseOffset)
-                buffer.setInteger(leaderEpoch, at: at + RecordBatch.FieldOffset.partitionLeaderEpoch)
+                let bytes = batch.buffer
+                var head = ByteBuffer(bytes: bytes.readableBytesView.prefix(RecordBatch.headerSize))
+                let payload = bytes.getSlice(
+                    at: bytes.readerIndex + RecordBatch.headerSize, length: batch.sizeInBytes - RecordBatch.headerSize)!
+                head.setInteger(offset, at: RecordBatch.FieldOffset.baseOffset)
+                head.setInteger(leaderEpoch, at: RecordBatch.FieldOffset.partitionLeaderEpoch)
                 var batchMax = batch.maxTimestamp
                 if timestampType == .logAppendTime {
                     var attributes = batch.attributes
                     attributes.timestampType = .logAppendTime
-                    buffer.setInteger(attributes.rawValue, at: at + RecordBatch.FieldOffset.attributes)
-                    buffer.setInteger(nowMs, at: at + RecordBatch.FieldOffset.maxTimestamp)
-                    let covered = buffer.getSlice(
-                        at: at + RecordBatch.FieldOffset.attributes,
-                        length: batch.sizeInBytes - RecordBatch.FieldOffset.attributes)!
-                    buffer.setInteger(CRC32C.checksum(covered), at: at + RecordBatch.FieldOffset.crc)
+                    head.setInteger(attributes.rawValue, at: RecordBatch.FieldOffset.attributes)
+                    head.setInteger(nowMs, at: RecordBatch.FieldOffset.maxTimestamp)
+                    // The CRC covers attributes through the end: the stamped header's tail, then the records.
+                    let covered = head.getSlice(
+                        at: RecordBatch.FieldOffset.attributes,
+                        length: RecordBatch.headerSize - RecordBatch.FieldOffset.attributes)!
+                    head.setInteger(
+                        CRC32C.update(CRC32C.checksum(covered), payload), at: RecordBatch.FieldOffset.crc)
                     batchMax = nowMs
                 }
+                parts.append(head)
+                parts.append(payload)
                 let last = offset + Int64(batch.lastOffsetDelta)
                 headers.append(
                     StoredBatchHeader(
@@ -337,7 +348,7 @@ public final class PartitionLog: @unchecked Sendable {
             }
             let lastOffset = offset - 1
             try self.maybeRoll(incomingBytes: totalBytes, maxTimestamp: maxTimestamp, lastOffset: lastOffset, nowMs: nowMs)
-            try self.segments.last!.append(buffer.getSlice(at: buffer.readerIndex, length: position)!, headers: headers)
+            try self.segments.last!.append(parts: parts, byteCount: position, headers: headers)
             if !producerUpdates.isEmpty {
                 self.producers.commit(producerUpdates)
                 self.producersChangedSinceSnapshot = true
