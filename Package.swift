@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SpateCompression", targets: ["SpateCompression"]),
         .library(name: "SpateStorage", targets: ["SpateStorage"]),
         .library(name: "SpateBroker", targets: ["SpateBroker"]),
+        .library(name: "SpateTesting", targets: ["SpateTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -78,6 +79,16 @@ let package = Package(
                 "SpateWire", "SpateRecords", "SpateStorage", "SpateCompression",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "SpateTesting",
+            dependencies: [
+                "SpateBroker", "SpateStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -155,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "SpateBrokerTests",
             dependencies: [
-                "SpateBroker", "SpateWire", "SpateStorage", "SpateRecords",
+                "SpateBroker", "SpateTesting", "SpateWire", "SpateStorage", "SpateRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

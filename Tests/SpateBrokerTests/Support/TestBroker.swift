@@ -1,77 +1,27 @@
-import Glibc
 import Logging
 import NIOCore
-import ServiceLifecycle
 import SpateBroker
+import SpateTesting
 import SpateRecords
 import SpateStorage
 import SpateWire
 
-/// A real broker in this process on an ephemeral port with a fresh data directory, for the duration of `body`.
-///
-/// The broker runs in a `ServiceGroup`; the test waits for `onListening` (no sleeps), talks to it over TCP with
-/// ``TestClient``, then shuts it down gracefully and removes the data directory.
+/// A real broker in this process (``EmbeddedBroker``) and a connected ``TestClient``, for the duration of `body`.
+/// The broker reports its port when it listens (no sleeps); it is shut down gracefully afterwards.
 func withBroker<T: Sendable>(
     configure: (inout BrokerConfiguration) -> Void = { _ in },
     _ body: (TestClient, BrokerConfiguration) async throws -> T
 ) async throws -> T {
-    let directory = TemporaryDirectory()
-    defer { directory.remove() }
-    var configuration = BrokerConfiguration()
-    configuration.network.host = "127.0.0.1"
-    configuration.network.port = 0
-    configuration.storage.dataDirectory = directory.path
-    configuration.storage.ioThreads = 2
-    configure(&configuration)
-    let logger = Logger(label: "spate.tests", factory: { _ in SwiftLogNoOpLogHandler() })
-    let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-    let broker = Broker(configuration: configuration, logger: logger, onListening: { portContinuation.yield($0) })
-    let group = ServiceGroup(configuration: .init(services: [broker], logger: logger))
-    let finalConfiguration = configuration
-    return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { tasks in
-        tasks.addTask {
-            defer { portContinuation.finish() }
-            try await group.run()
-        }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else {
-            try await tasks.waitForAll()
-            throw TestClientError("the broker stopped before listening")
-        }
-        let client: TestClient
-        do {
-            client = try await TestClient.connect(port: port)
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
+    try await EmbeddedBroker.run(configure: configure) { broker in
+        let client = try await TestClient.connect(port: broker.port)
         let result: Result<T, any Error>
         do {
-            result = .success(try await body(client, finalConfiguration))
+            result = .success(try await body(client, broker.configuration))
         } catch {
             result = .failure(error)
         }
         try? await client.close()
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
         return try result.get()
-    }
-}
-
-/// A fresh temporary directory, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/spate-broker-XXXXXX".utf8CString)
-        let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(result != nil, "mkdtemp failed")
-        self.path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    func remove() {
-        try? PosixFileSystem().remove(self.path)
     }
 }
 
