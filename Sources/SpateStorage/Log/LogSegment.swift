@@ -33,6 +33,8 @@ final class LogSegment {
     private var bytesSinceLastIndexEntry = 0
     /// Whether the tail (next offset, max timestamp) has been computed.
     private var tailLoaded: Bool
+    /// Whether index entries were written since the index files were last synced.
+    private var indexesDirty = false
 
     static func fileName(_ baseOffset: Int64, _ suffix: String) -> String {
         let digits = String(baseOffset)
@@ -169,6 +171,7 @@ final class LogSegment {
         if maxTimestamp >= 0 { try time.maybeAppend(timestamp: maxTimestamp, offset: offsetOfMax) }
         self.loadedOffsetIndex = index
         self.loadedTimeIndex = time
+        self.indexesDirty = true
         self.bytesSinceLastIndexEntry = sinceLast
         self.nextOffset = next
         self.maxTimestamp = maxTimestamp
@@ -232,6 +235,13 @@ final class LogSegment {
         }
         var index = try self.offsetIndex()
         var time = try self.timeIndex()
+        // Hold the only reference while appending, so that adding entries does not copy the entry arrays.
+        self.loadedOffsetIndex = nil
+        self.loadedTimeIndex = nil
+        defer {
+            self.loadedOffsetIndex = index
+            self.loadedTimeIndex = time
+        }
         do {
             for header in headers {
                 let position = start + header.position
@@ -241,6 +251,7 @@ final class LogSegment {
                     self.offsetOfMaxTimestamp = header.lastOffset
                 }
                 if self.bytesSinceLastIndexEntry > self.indexIntervalBytes {
+                    self.indexesDirty = true
                     try index.append(offset: header.lastOffset, position: position)
                     try time.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
                     self.bytesSinceLastIndexEntry = 0
@@ -254,18 +265,12 @@ final class LogSegment {
                 self.bytesSinceLastIndexEntry
             ) = saved
             try? self.log.truncate(to: start)
-            // The in-memory indexes were not updated; cut their files back to match.
-            var offsetIndex = self.loadedOffsetIndex!
-            var timeIndex = self.loadedTimeIndex!
-            try? offsetIndex.truncate(toPosition: start)
-            try? timeIndex.truncate(toOffset: saved.0)
-            self.loadedOffsetIndex = offsetIndex
-            self.loadedTimeIndex = timeIndex
+            // Drop the entries this append added, in memory and in the files.
+            try? index.truncate(toPosition: start)
+            try? time.truncate(toOffset: saved.0)
             throw error
         }
         self.size = start + Int64(byteCount)
-        self.loadedOffsetIndex = index
-        self.loadedTimeIndex = time
     }
 
     /// Called when the segment stops being the active one: records its max timestamp in the time index so that
@@ -274,8 +279,10 @@ final class LogSegment {
         try self.loadTail()
         guard self.maxTimestamp >= 0 else { return }
         var time = try self.timeIndex()
+        self.loadedTimeIndex = nil
+        defer { self.loadedTimeIndex = time }
+        self.indexesDirty = true
         try time.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
-        self.loadedTimeIndex = time
     }
 
     /// The largest timestamp in the segment, from the time index (no log scan) unless the tail is already known.
@@ -381,8 +388,10 @@ final class LogSegment {
 
     /// Makes the index files durable if they are open (they may have been rebuilt or written since start-up).
     func syncOpenIndexes() throws(StorageError) {
+        guard self.indexesDirty else { return }
         try self.openedOffsetIndexFile?.sync()
         try self.openedTimeIndexFile?.sync()
+        self.indexesDirty = false
     }
 
     /// Makes the log file and both index files durable (on roll and close).
@@ -390,6 +399,7 @@ final class LogSegment {
         try self.log.sync()
         try self.openedOffsetIndexFile?.sync()
         try self.openedTimeIndexFile?.sync()
+        self.indexesDirty = false
     }
 
     func close() {
