@@ -71,9 +71,9 @@ let benchmarks: @Sendable () -> Void = {
             try log.close(nowMs: benchNowMs)
         }
 
-        // (b) Group commit every 1 ms: a second thread calls `log.flush(nowMs:)` (fsync of the log and both index
-        // files) every millisecond while this thread appends; the measurement ends after a final flush, so every
-        // byte counted is durable.
+        // (b) Group commit every 1 ms: a second thread calls `log.flush(nowMs:)` (one fsync of the log file; the index
+        // files are synced at roll and close) every millisecond while this thread appends; the measurement ends after
+        // a final flush, so every byte counted is durable.
         Benchmark("Append 512 MiB, \(shape.rawValue) batches, flush every 1 ms", configuration: groupCommitConfiguration) {
             benchmark in
             let directory = freshDirectory("groupcommit")

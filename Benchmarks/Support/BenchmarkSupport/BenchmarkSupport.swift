@@ -72,10 +72,15 @@ public func jsonLogLines(count: Int, seed: UInt64 = 7) -> ByteBuffer {
 }
 
 /// One uncompressed v2 record batch of `recordCount` records whose values are `valueSize` random bytes each (no keys,
-/// no headers), built with `RecordBatchBuilder` as a producer would.
-public func makeBatch(recordCount: Int, valueSize: Int, seed: UInt64 = 1) -> ByteBuffer {
+/// no headers), built with `RecordBatchBuilder` as a producer would. By default an idempotent producer's first batch
+/// (producer id 1,000, epoch 0, sequence 0); `idempotent: false` builds it without a producer id (-1), as a
+/// non-idempotent producer does (same size: the header has the same fields either way).
+public func makeBatch(recordCount: Int, valueSize: Int, seed: UInt64 = 1, idempotent: Bool = true) -> ByteBuffer {
     let values = randomBytes(count: recordCount * valueSize, seed: seed)
-    var builder = RecordBatchBuilder(producerID: 1_000, producerEpoch: 0, baseSequence: 0)
+    var builder =
+        idempotent
+        ? RecordBatchBuilder(producerID: 1_000, producerEpoch: 0, baseSequence: 0)
+        : RecordBatchBuilder()
     for index in 0..<recordCount {
         let value = values.getSlice(at: values.readerIndex + index * valueSize, length: valueSize)
         builder.append(key: nil, value: value, timestamp: 1_700_000_000_000 + Int64(index))

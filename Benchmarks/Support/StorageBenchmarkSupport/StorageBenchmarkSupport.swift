@@ -61,9 +61,12 @@ public enum BatchShape: String, CaseIterable, Sendable {
     }
 }
 
-/// One uncompressed batch of `recordCount` records with 1 KiB random values.
+/// One uncompressed batch of `recordCount` records with 1 KiB random values, from a non-idempotent producer (no
+/// producer id). The benchmarks append the same batch over and over: with a producer id, `PartitionLog.append` would
+/// answer every append after the first as a duplicate (an idempotent retry) and write nothing, and
+/// ``appendRepeatedly(_:batch:totalBytes:)`` would never reach its byte count.
 public func makeOneKiBRecordBatch(recordCount: Int) -> ByteBuffer {
-    BenchmarkSupport.makeBatch(recordCount: recordCount, valueSize: 1 << 10)
+    BenchmarkSupport.makeBatch(recordCount: recordCount, valueSize: 1 << 10, idempotent: false)
 }
 
 /// Opens (creating) a partition log in `directory` as a new, empty log.
@@ -85,6 +88,7 @@ public func appendRepeatedly(_ log: PartitionLog, batch: ByteBuffer, totalBytes:
     let records = RecordSet(buffer: batch)
     while appended < totalBytes {
         let result = try log.append(records, leaderEpoch: 0, nowMs: benchNowMs)
+        precondition(!result.isDuplicate && result.byteCount > 0, "the append wrote nothing (a duplicate batch?)")
         appended += result.byteCount
     }
     return appended
