@@ -170,6 +170,26 @@ def test_confluent_idempotent_producer_across_kill(own_broker, topic):
     assert log_values(own_broker.bootstrap, topic) == list(range(producing.next))
 
 
+def test_confluent_idempotent_producer_keeps_producing_across_kill(own_broker, topic):
+    # The same producer, through the crash: what was in flight is retried once the broker is back, and what the
+    # broker had already written is recognised as a duplicate, so the log ends up exactly what was sent.
+    create_topic(own_broker.bootstrap, topic, 1)
+    producing = ProducingThread(own_broker.bootstrap, topic)
+    producing.wait_acked(10_000)
+    own_broker.kill()
+    with producing.lock:
+        acknowledged = list(producing.acked)
+    time.sleep(0.5)
+    own_broker.start()
+    producing.wait_acked(len(acknowledged) + 5_000)
+    producing.stop()
+    assert not producing.failed, producing.failed[:3]
+    values = log_values(own_broker.bootstrap, topic)
+    for seq, offset in acknowledged:
+        assert values[offset] == seq, f"acknowledged record {seq}@{offset} lost"
+    assert values == list(range(producing.next))
+
+
 @pytest.mark.parametrize("how", ["restart", "kill"])
 def test_altered_topic_configs_survive(own_broker, topic, how):
     admin = AdminClient(confluent_config(own_broker.bootstrap))
