@@ -346,3 +346,25 @@ def test_kafka_python_admin_delete_records(broker, kp_admin, topic):
     (meta,) = result.values()
     assert meta["low_watermark"] == 12, result
     assert watermarks(broker.bootstrap, topic) == (12, 30)
+
+
+def test_kafka_python_incremental_ops_and_synonyms(broker, kp_admin, topic):
+    from kafka.admin import AlterConfigOp, ConfigResource as KConfigResource, ConfigResourceType
+    kp_admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}}, validate_only=True)
+    assert topic not in admin_client(broker.bootstrap).list_topics(timeout=30).topics
+    create_topic(broker.bootstrap, topic, 1)
+
+    def alter(op, value=None):
+        result = kp_admin.alter_configs([KConfigResource(ConfigResourceType.TOPIC, topic,
+                                                         configs={"cleanup.policy": (op, value)})], incremental=True)
+        assert result["topic"][topic] == "OK", result
+        return kp_admin.describe_configs([KConfigResource(ConfigResourceType.TOPIC, topic)], include_synonyms=True,
+                                         config_filter="all")["topic"][topic]["cleanup.policy"]
+
+    assert alter(AlterConfigOp.SET, "compact")["value"] == "compact"
+    assert alter(AlterConfigOp.APPEND, "delete")["value"] == "compact,delete"
+    entry = alter(AlterConfigOp.SUBTRACT, "compact")
+    assert entry["value"] == "delete" and entry["config_source"] == "DYNAMIC_TOPIC_CONFIG"
+    assert [s["name"] for s in entry["synonyms"]][:2] == ["cleanup.policy", "log.cleanup.policy"], entry
+    entry = alter(AlterConfigOp.DELETE)
+    assert entry["value"] == "delete" and entry["config_source"] in ("DEFAULT_CONFIG", "STATIC_BROKER_CONFIG")
