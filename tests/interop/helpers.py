@@ -145,8 +145,9 @@ def wait_for_topic(bootstrap, topic, timeout=TIMEOUT):
 
 def kp_produce(bootstrap, topic, records, partition=None, **config):
     from kafka import KafkaProducer
-    # kafka-python 3 is idempotent by default (KIP-679), which needs InitProducerId: not served yet.
-    producer = KafkaProducer(bootstrap_servers=bootstrap, **{"linger_ms": 5, "enable_idempotence": False, **config})
+    # kafka-python 3 is idempotent by default (KIP-679) and keeps that default here; it silently turns idempotence
+    # off when a test passes acks 0 or 1.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **{"linger_ms": 5, **config})
     try:
         futures = [producer.send(topic, key=r.key, value=r.value, headers=list(r.headers), partition=partition)
                    for r in records]
