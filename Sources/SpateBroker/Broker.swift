@@ -75,7 +75,7 @@ public struct Broker: Service {
             let port = server.channel.localAddress?.port ?? configuration.network.port
             let state = BrokerState(
                 configuration: configuration, clusterID: meta.clusterID, topics: topics, replicas: replicas,
-                producerIDs: producerIDs, fetchSessions: FetchSessionCache(), registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
+                producerIDs: producerIDs, fetchSessions: FetchSessionCache(capacity: configuration.network.maxIncrementalFetchSessionCacheSlots), registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
                 advertisedPort: Int32(configuration.network.advertisedPort ?? port))
             let elapsed = ContinuousClock.now - started
             logger.info(

@@ -135,6 +135,30 @@ import Testing
         }
     }
 
+    @Test func noSlotsMeansNoSessions() async throws {
+        try await withBroker(configure: { $0.network.maxIncrementalFetchSessionCacheSlots = 0 }) { client, _ in
+            try await client.createTopic("nosessions")
+            let response = try await client.send(self.fetch("nosessions", [(0, 0)], session: 0, epoch: 0), version: 12)
+            #expect(response.errorCode == .none)
+            #expect(response.sessionID == 0)
+            #expect(self.partitions(response) == [0])
+        }
+    }
+
+    @Test func forgettingEveryPartitionClosesTheSession() async throws {
+        try await withBroker { client, _ in
+            try await client.createTopic("emptied")
+            let full = try await client.send(self.fetch("emptied", [(0, 0)], session: 0, epoch: 0), version: 12)
+            #expect(full.sessionID > 0)
+            let emptied = try await client.send(
+                self.fetch("emptied", [], session: full.sessionID, epoch: 1, forget: [0]), version: 12)
+            #expect(emptied.errorCode == .none)
+            #expect(emptied.sessionID == 0)
+            let gone = try await client.send(self.fetch("emptied", [], session: full.sessionID, epoch: 2), version: 12)
+            #expect(gone.errorCode == .fetchSessionIDNotFound)
+        }
+    }
+
     @Test func theCacheEvictsTheLeastRecentlyUsedSession() {
         let cache = FetchSessionCache(capacity: 2)
         let key = FetchSessionKey(topicID: .zero, topic: "t", partition: 0)
