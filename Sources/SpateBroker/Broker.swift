@@ -69,13 +69,13 @@ public struct Broker: Service {
                         try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(splitter: FrameSplitter(maxFrameSize: maxFrame))))
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        return try NIOAsyncChannel<ByteBuffer, IOData>(wrappingChannelSynchronously: channel)
                     }
                 }
             let port = server.channel.localAddress?.port ?? configuration.network.port
             let state = BrokerState(
                 configuration: configuration, clusterID: meta.clusterID, topics: topics, replicas: replicas,
-                producerIDs: producerIDs, registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
+                producerIDs: producerIDs, fetchSessions: FetchSessionCache(capacity: configuration.network.maxIncrementalFetchSessionCacheSlots), registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
                 advertisedPort: Int32(configuration.network.advertisedPort ?? port))
             let elapsed = ContinuousClock.now - started
             logger.info(
@@ -139,9 +139,10 @@ public struct Broker: Service {
     }
 
     /// Serves one connection: requests are answered strictly in order, one at a time (as Kafka does), which also
-    /// bounds what one client can make the broker buffer.
+    /// bounds what one client can make the broker buffer. The next request is read once the previous response has
+    /// been written to the socket (Kafka mutes a connection likewise until its response is sent).
     static func serve(
-        _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, state: BrokerState, registry: ConnectionRegistry,
+        _ connection: NIOAsyncChannel<ByteBuffer, IOData>, state: BrokerState, registry: ConnectionRegistry,
         logger: Logger
     ) async {
         let id = registry.add(connection.channel)
@@ -151,10 +152,11 @@ public struct Broker: Service {
         logger[metadataKey: "spate.remote"] = "\(connection.channel.remoteAddress.map { "\($0)" } ?? "?")"
         logger.trace("Connection opened")
         do {
-            try await connection.executeThenClose { inbound, outbound in
+            let channel = connection.channel
+            try await connection.executeThenClose { inbound, _ in
                 for try await frame in inbound {
                     if let response = try await state.registry.handle(frame: frame, broker: state, logger: logger) {
-                        try await outbound.write(response)
+                        try await Self.write(response, to: channel)
                     }
                 }
             }
@@ -165,6 +167,42 @@ public struct Broker: Service {
             logger.info("Closed a connection after an invalid frame", metadata: ["spate.reason": "\(error)"])
         } catch {
             logger.debug("Connection ended", metadata: ["spate.error": "\(error)"])
+        }
+    }
+}
+
+extension Broker {
+    /// Writes a response and returns once the socket has taken it (or the write failed). File ranges go out as
+    /// `FileRegion`s (`sendfile`); their descriptors are closed when their writes complete, whether they succeeded or
+    /// not. (The channel's `NIOAsyncChannel` writer reports no completion per write, so responses go through the
+    /// channel itself, which reports each one: the descriptors are never closed early, nor leaked when the
+    /// connection drops mid-response.)
+    static func write(_ response: ResponseFrame, to channel: any Channel) async throws {
+        switch response {
+        case .buffer(let buffer):
+            try await channel.writeAndFlush(IOData.byteBuffer(buffer)).get()
+        case .parts(let parts):
+            var handles: [NIOFileHandle] = []
+            var data: [IOData] = []
+            for part in parts {
+                switch part {
+                case .bytes(let bytes):
+                    data.append(.byteBuffer(bytes))
+                case .file(let range):
+                    guard let (handle, region) = range.takeFileRegion() else {
+                        // A response is written once, so this cannot happen; fail without leaking what was taken.
+                        for handle in handles { try? handle.close() }
+                        throw ConnectionError(description: "a file range of a response was already sent")
+                    }
+                    handles.append(handle)
+                    data.append(.fileRegion(region))
+                }
+            }
+            let writes = data.map { channel.write($0) }
+            channel.flush()
+            let results = try await EventLoopFuture.whenAllComplete(writes, on: channel.eventLoop).get()
+            for handle in handles { try? handle.close() }
+            for result in results { try result.get() }
         }
     }
 }

@@ -36,6 +36,8 @@ extension BrokerConfiguration {
             self.network.socketRequestMaxBytes = Int(try integer(min: 1))
         case "connections.max.idle.ms":
             self.network.connectionsMaxIdle = .milliseconds(try integer(min: 1))
+        case "max.incremental.fetch.session.cache.slots":
+            self.network.maxIncrementalFetchSessionCacheSlots = Int(clamping: try integer(min: 0))
         case "auto.create.topics.enable":
             self.topics.autoCreateTopicsEnable = try bool()
         case "num.partitions":

@@ -14,6 +14,9 @@ public struct BrokerConfiguration: Sendable {
         public var socketRequestMaxBytes: Int = 104_857_600
         /// Close connections idle this long (`connections.max.idle.ms`). Defaults to 10 minutes.
         public var connectionsMaxIdle: Duration = .seconds(600)
+        /// Incremental fetch sessions kept at most (`max.incremental.fetch.session.cache.slots`); the least recently
+        /// used one is evicted for a new one. Defaults to 1000; 0 disables sessions.
+        public var maxIncrementalFetchSessionCacheSlots: Int = 1000
         public init() {}
     }
 

@@ -81,6 +81,10 @@ enum DescribedConfigs {
             ("log.dirs", .string, { $0.storage.dataDirectory }),
             ("socket.request.max.bytes", .int, { String($0.network.socketRequestMaxBytes) }),
             ("connections.max.idle.ms", .long, { String($0.network.connectionsMaxIdle.inMilliseconds) }),
+            (
+                "max.incremental.fetch.session.cache.slots", .int,
+                { String($0.network.maxIncrementalFetchSessionCacheSlots) }
+            ),
             ("auto.create.topics.enable", .boolean, { String($0.topics.autoCreateTopicsEnable) }),
             ("num.partitions", .int, { String($0.topics.numPartitions) }),
             ("default.replication.factor", .short, { String($0.topics.defaultReplicationFactor) }),

@@ -16,13 +16,16 @@ protocol RequestHandler: Sendable {
     static var versions: ClosedRange<Int16> { get }
     /// The response, or nil for none (Produce with acks=0).
     func handle(_ request: Request, context: RequestContext) async throws -> Request.Response?
+    /// The response frame, or nil for none. The default encodes ``handle(_:context:)``'s response into one buffer;
+    /// Fetch sends records from segment files instead.
+    func respond(to request: Request, context: RequestContext) async throws -> ResponseFrame?
 }
 
 /// A handler with its types erased, for the registry.
 struct HandlerEntry: Sendable {
     let apiKey: APIKey
     let versions: ClosedRange<Int16>
-    let run: @Sendable (ByteBuffer, RequestContext) async throws -> ByteBuffer?
+    let run: @Sendable (ByteBuffer, RequestContext) async throws -> ResponseFrame?
 }
 
 /// Why a connection must close: the request cannot be answered in the protocol.
@@ -43,16 +46,21 @@ extension RequestHandler {
             } catch {
                 throw ConnectionError(description: "malformed \(Request.apiKey) v\(version) request: \(error)")
             }
-            guard let response = try await handler.handle(request, context: context) else { return nil }
-            var frame = ByteBuffer()
-            do {
-                try response.encodeFrame(into: &frame, version: version, correlationID: context.header.correlationID)
-            } catch {
-                // A handler built a response its version cannot carry: a broker bug, not the client's.
-                throw ConnectionError(description: "could not encode the \(Request.apiKey) v\(version) response: \(error)")
-            }
-            return frame
+            return try await handler.respond(to: request, context: context)
         }
+    }
+
+    func respond(to request: Request, context: RequestContext) async throws -> ResponseFrame? {
+        guard let response = try await self.handle(request, context: context) else { return nil }
+        let version = context.header.apiVersion
+        var frame = ByteBuffer()
+        do {
+            try response.encodeFrame(into: &frame, version: version, correlationID: context.header.correlationID)
+        } catch {
+            // A handler built a response its version cannot carry: a broker bug, not the client's.
+            throw ConnectionError(description: "could not encode the \(Request.apiKey) v\(version) response: \(error)")
+        }
+        return .buffer(frame)
     }
 }
 
@@ -94,7 +102,7 @@ struct HandlerRegistry: Sendable {
 
     /// Answers one request frame; nil means no response is due. Throws ``ConnectionError`` when the connection
     /// must close (Kafka's behaviour for an unknown key, an unsupported version or a malformed request).
-    func handle(frame: ByteBuffer, broker: BrokerState, logger: Logger) async throws -> ByteBuffer? {
+    func handle(frame: ByteBuffer, broker: BrokerState, logger: Logger) async throws -> ResponseFrame? {
         var body = frame
         let header: RequestHeader
         do {
@@ -102,7 +110,7 @@ struct HandlerRegistry: Sendable {
         } catch {
             // KIP-511: a flexible ApiVersions header we cannot read still gets the v0 answer if its prefix is there.
             if let prefix = RequestHeader.peek(frame), prefix.apiKey == .apiVersions {
-                return try self.apiVersionsFallback(correlationID: prefix.correlationID)
+                return .buffer(try self.apiVersionsFallback(correlationID: prefix.correlationID))
             }
             throw ConnectionError(description: "malformed request header: \(error)")
         }
@@ -115,7 +123,7 @@ struct HandlerRegistry: Sendable {
         }
         guard entry.versions.contains(header.apiVersion) else {
             if header.apiKey == .apiVersions {
-                return try self.apiVersionsFallback(correlationID: header.correlationID)
+                return .buffer(try self.apiVersionsFallback(correlationID: header.correlationID))
             }
             throw ConnectionError(
                 description: "unsupported version \(header.apiVersion) of \(header.apiKey) (serving \(entry.versions))")
@@ -140,6 +148,8 @@ struct BrokerState: Sendable {
     let topics: TopicStore
     let replicas: ReplicaManager
     let producerIDs: ProducerIDManager
+    /// Incremental fetch sessions (KIP-227).
+    let fetchSessions: FetchSessionCache
     let registry: HandlerRegistry
     /// The host and port clients are told to use.
     let advertisedHost: String
