@@ -39,7 +39,11 @@ struct ProduceHandler: RequestHandler {
                     response.errorMessage = "no records"
                     continue
                 }
-                if let (code, message) = Self.validate(records, settings: settings) {
+                let batches: [RecordBatch]
+                switch Self.validate(records, settings: settings) {
+                case .valid(let valid):
+                    batches = valid
+                case .invalid(let code, let message):
                     response.errorCode = code
                     response.errorMessage = message
                     context.logger.debug(
@@ -52,7 +56,7 @@ struct ProduceHandler: RequestHandler {
                             throw StorageError(.notFound, "no log for \(partition)")
                         }
                         let result = try log.append(
-                            records, leaderEpoch: 0, timestampType: settings.logAppendTime ? .logAppendTime : .createTime,
+                            validated: batches, leaderEpoch: 0, timestampType: settings.logAppendTime ? .logAppendTime : .createTime,
                             nowMs: replicas.clock())
                         return (log, result)
                     }
@@ -94,36 +98,42 @@ struct ProduceHandler: RequestHandler {
         return ProduceResponse(responses: responses, throttleTimeMs: 0)
     }
 
+    enum Validation {
+        /// The batches, checked (CRC included): the log appends them without checking again.
+        case valid([RecordBatch])
+        case invalid(ErrorCode, String)
+    }
+
     /// Kafka's produce checks: exactly one v2 batch per partition, intact (CRC), within `max.message.bytes`.
-    static func validate(_ records: RecordSet, settings: TopicSettings) -> (ErrorCode, String)? {
+    static func validate(_ records: RecordSet, settings: TopicSettings) -> Validation {
         let batches: [RecordBatch]
         do {
             batches = try records.validateBatches()
         } catch {
             if error.code == .unsupportedMagic {
-                return (.unsupportedForMessageFormat, "only record batches of magic 2 are accepted: \(error)")
+                return .invalid(.unsupportedForMessageFormat, "only record batches of magic 2 are accepted: \(error)")
             }
-            return (.corruptMessage, "\(error)")
+            return .invalid(.corruptMessage, "\(error)")
         }
         guard batches.count == 1 else {
-            return (.invalidRecord, "a produce request must carry exactly one record batch per partition, not \(batches.count)")
+            return .invalid(.invalidRecord, "a produce request must carry exactly one record batch per partition, not \(batches.count)")
         }
         let batch = batches[0]
         if batch.sizeInBytes > settings.log.maxMessageBytes {
-            return (.messageTooLarge, "the batch of \(batch.sizeInBytes) bytes exceeds max.message.bytes (\(settings.log.maxMessageBytes))")
+            return .invalid(.messageTooLarge, "the batch of \(batch.sizeInBytes) bytes exceeds max.message.bytes (\(settings.log.maxMessageBytes))")
         }
-        if batch.isControl { return (.invalidRecord, "clients may not produce control batches") }
+        if batch.isControl { return .invalid(.invalidRecord, "clients may not produce control batches") }
         if batch.producerID >= 0 && batch.baseSequence < 0 {
             // Kafka's LogValidator: an idempotent batch needs a sequence number.
-            return (.invalidRecord, "invalid sequence number \(batch.baseSequence) in a batch of producer \(batch.producerID)")
+            return .invalid(.invalidRecord, "invalid sequence number \(batch.baseSequence) in a batch of producer \(batch.producerID)")
         }
         if batch.isTransactional {
             // Kafka answers a transactional batch whose producer has no ongoing transaction on the partition with
             // INVALID_TXN_STATE ("Record was not part of an ongoing transaction"); without a transaction coordinator
             // no transaction is ever ongoing.
-            return (.invalidTxnState, "transactional batches are not supported yet: no transaction is ongoing")
+            return .invalid(.invalidTxnState, "transactional batches are not supported yet: no transaction is ongoing")
         }
-        return nil
+        return .valid(batches)
     }
 
     func everyPartition(_ request: ProduceRequest, error: ErrorCode) -> ProduceResponse {

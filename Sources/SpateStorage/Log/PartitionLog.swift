@@ -257,6 +257,15 @@ public final class PartitionLog: @unchecked Sendable {
         } catch {
             throw StorageError(.corrupt, "invalid record batch: \(error)")
         }
+        return try self.append(validated: batches, leaderEpoch: leaderEpoch, timestampType: timestampType, nowMs: nowMs)
+    }
+
+    /// Appends batches the caller has already validated with `RecordSet.validateBatches()` (the broker does, to
+    /// answer with Kafka's error codes), so that their CRCs are not computed a second time. Otherwise as
+    /// ``append(_:leaderEpoch:timestampType:nowMs:)``.
+    public func append(
+        validated batches: [RecordBatch], leaderEpoch: Int32, timestampType: TimestampType = .createTime, nowMs: Int64
+    ) throws -> AppendResult {
         guard !batches.isEmpty else { throw StorageError(.corrupt, "no record batch in the records") }
         let result = try self.lock.withLock { () throws -> AppendResult in
             guard !self.isClosed else { throw StorageError(.closed, "\(self.topicPartition) is closed") }
@@ -270,7 +279,7 @@ public final class PartitionLog: @unchecked Sendable {
                     .recordTooLarge,
                     "a batch of \(batch.sizeInBytes) bytes exceeds segment.bytes (\(self._config.segmentBytes))")
             }
-            let totalBytes = records.buffer.readableBytes
+            let totalBytes = batches.reduce(0) { $0 + $1.sizeInBytes }
             var offset = self.segments.last!.nextOffset
             let firstOffset = offset
             // Idempotence: a retry of one of the producer's last batches is answered with the original offsets and
