@@ -7,7 +7,7 @@ public import NIOCore
 /// that a whole header is present; call ``validate()`` before trusting the rest.
 ///
 /// ```
-/// baseOffset: int64            ┐ outside the CRC: the broker stamps these in place
+/// baseOffset: int64            ┐ outside the CRC: the broker stamps these on append
 /// batchLength: int32           │ (bytes after this field)
 /// partitionLeaderEpoch: int32  ┘
 /// magic: int8 (= 2)
