@@ -3,8 +3,8 @@ import SpateRecords
 import SpateStorage
 import SpateWire
 
-/// Produce (0): validates each partition's batch, appends it as received (offsets stamped into a copy of its header only), and answers
-/// per `acks`: 0 no response, 1 once written to the OS, -1 (all) once fsynced, with group commit.
+/// Produce (0): validates each partition's batch, appends it as received (offsets stamped into a copy of its header
+/// only), and answers per `acks`: 0 no response, 1 once written to the OS, -1 (all) once fsynced, with group commit.
 ///
 /// Idempotent batches are checked against the partition's producer state as they are appended (see
 /// ``PartitionLog/append(_:leaderEpoch:timestampType:nowMs:)``): a retry of one of the producer's last five batches
