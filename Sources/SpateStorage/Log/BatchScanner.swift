@@ -23,7 +23,12 @@ struct StoredBatchHeader {
 /// Reads the batches of a segment file in order, through a chunked read buffer so that a scan costs one read per
 /// chunk, not one per batch.
 struct BatchScanner {
+    /// The read size for scans that read whole batches (recovery, compaction, timestamp lookups).
     static let chunkSize = 64 * 1024
+    /// The read size for header-only lookups (finding the batch that holds an offset): an index entry is at most
+    /// `index.interval.bytes` (4 KiB by default) before the target, so a small read usually covers the hops, and a
+    /// large batch is not read just to learn where it starts.
+    static let headerChunkSize = 8 * 1024
 
     let file: any SegmentFile
     /// Where the next batch starts.
@@ -33,10 +38,13 @@ struct BatchScanner {
     private var chunk = ByteBuffer()
     private var chunkStart: Int64 = 0
 
-    init(file: any SegmentFile, from position: Int64, end: Int64) {
+    private let chunkSize: Int
+
+    init(file: any SegmentFile, from position: Int64, end: Int64, chunkSize: Int = BatchScanner.chunkSize) {
         self.file = file
         self.position = position
         self.end = end
+        self.chunkSize = chunkSize
     }
 
     /// Makes `count` bytes at `position` available in the chunk; returns false at the end of the segment.
@@ -44,7 +52,7 @@ struct BatchScanner {
         guard self.position + Int64(count) <= self.end else { return false }
         let offsetInChunk = Int(self.position - self.chunkStart)
         if self.position >= self.chunkStart, offsetInChunk + count <= self.chunk.readableBytes { return true }
-        let length = Int(min(Int64(max(count, Self.chunkSize)), self.end - self.position))
+        let length = Int(min(Int64(max(count, self.chunkSize)), self.end - self.position))
         self.chunk = try self.file.read(at: self.position, length: length)
         self.chunkStart = self.position
         return self.chunk.readableBytes >= count

@@ -296,7 +296,8 @@ final class LogSegment {
     /// The header of the first batch whose last offset is at or above `offset`, if any.
     func findBatch(containing offset: Int64) throws(StorageError) -> StoredBatchHeader? {
         let start = try self.offsetIndex().lookup(offset: offset)
-        var scanner = BatchScanner(file: self.log, from: start.position, end: self.size)
+        var scanner = BatchScanner(
+            file: self.log, from: start.position, end: self.size, chunkSize: BatchScanner.headerChunkSize)
         while let header = try scanner.nextHeader() {
             if header.lastOffset >= offset { return header }
         }
