@@ -7,7 +7,8 @@ import Testing
 /// ``WireError``; nothing traps. Decoders refuse any length or count larger than the bytes left in the frame, so no
 /// input can make them allocate beyond the frame's own size.
 @Suite struct HostileInputTests {
-    /// A valid body for every API, version and direction, to mutate.
+    /// Valid bodies to mutate: an all-defaults one and a fully populated golden one for every API, version and
+    /// direction.
     static let seeds: [(apiKey: APIKey, version: Int16, isRequest: Bool, body: [UInt8])] = {
         var result: [(APIKey, Int16, Bool, [UInt8])] = []
         for key in APIKey.allKnown {
@@ -26,6 +27,10 @@ import Testing
                     result.append((key, version, isRequest, Array(buffer.readableBytesView)))
                 }
             }
+        }
+        // Fully populated bodies from the independent golden encoder reach the nested decoders that defaults miss.
+        for golden in allRoundTripCases {
+            result.append((APIKey(rawValue: golden.apiKey), golden.version, golden.isRequest, hexBytes(golden.hex)))
         }
         return result
     }()
@@ -88,7 +93,7 @@ import Testing
     @Test func mutatedAndRandomFramesThroughEveryDecoder() {
         var rng = SplitMix64(seed: 0x5EA7_2026)
         let seeds = Self.seeds
-        #expect(seeds.count == APIKey.allKnown.reduce(0) { $0 + 2 * $1.codecVersions!.count })
+        #expect(seeds.count == 2 * APIKey.allKnown.reduce(0) { $0 + 2 * $1.codecVersions!.count })
         var decoded = 0
         let total = 100_000
         for i in 0..<total {

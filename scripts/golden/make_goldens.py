@@ -563,8 +563,8 @@ def main() -> int:
         print(f"Kafka definitions not found at {KAFKA_DIR}", file=sys.stderr)
         return 1
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for old in OUT_DIR.glob("*Goldens.swift"):
-        old.unlink()
+    for old in [*OUT_DIR.glob("*Goldens.swift"), OUT_DIR / "AllGoldens.swift"]:
+        old.unlink(missing_ok=True)
     total_goldens = total_rt = 0
     apis = api_list()
     for key, api in apis:
@@ -572,6 +572,11 @@ def main() -> int:
         (OUT_DIR / f"{type_ident(api)}.swift").write_text(text)
         total_goldens += g
         total_rt += rt
+    # Every round-trip body in one list, for tests that need valid, fully populated messages (the fuzzer's seeds).
+    suites = " +\n".join(f"    {type_ident(api)}.roundTripCases" for _, api in apis)
+    (OUT_DIR / "AllGoldens.swift").write_text(
+        f"{HEADER}\n\n/// The round-trip cases of every API, in API-key order.\n"
+        f"let allRoundTripCases: [RoundTripCase] =\n{suites}\n")
     print(f"{len(apis)} APIs: {total_goldens} annotated golden cases, {total_rt} round-trip cases -> {OUT_DIR}")
     return 0
 
