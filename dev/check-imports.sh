@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Enforces the layering in ../shared/STYLE.md §1: each library target may import only the modules listed for it.
-# The sans-IO targets (SpateRecords, SpateWire) import no NIOPosix, Logging or Foundation.
+# The sans-IO targets (SpateRecords, SpateWire) import no NIOPosix, Logging or Foundation; no library imports
+# Foundation; storage does not know the protocol.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,10 @@ declare -A allowed=(
   [SpateRecords]="NIOCore CSpateCRC32C"
   [SpateWire]="NIOCore SpateRecords"
   [SpateCompression]="NIOCore SpateRecords CSpateZlib CSpateSnappy CSpateLZ4 CSpateZstd"
+  # Storage knows nothing about requests (no SpateWire) and no Foundation; NIOPosix only for the thread pool.
+  [SpateStorage]="NIOCore NIOPosix NIOConcurrencyHelpers SystemPackage Logging SpateRecords Glibc Darwin"
+  [SpateBroker]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateStorage SpateCompression Glibc Darwin"
+  [SpateTesting]="SpateBroker SpateStorage Logging ServiceLifecycle Glibc Darwin"
 )
 
 status=0
