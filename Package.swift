@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SpateWire", targets: ["SpateWire"]),
         .library(name: "SpateCompression", targets: ["SpateCompression"]),
         .library(name: "SpateStorage", targets: ["SpateStorage"]),
+        .library(name: "SpateCoordinators", targets: ["SpateCoordinators"]),
         .library(name: "SpateBroker", targets: ["SpateBroker"]),
         .library(name: "SpateTesting", targets: ["SpateTesting"]),
     ],
@@ -74,9 +75,19 @@ let package = Package(
         ),
 
         .target(
+            name: "SpateCoordinators",
+            dependencies: [
+                "SpateWire", "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
             name: "SpateBroker",
             dependencies: [
-                "SpateWire", "SpateRecords", "SpateStorage", "SpateCompression",
+                "SpateWire", "SpateRecords", "SpateStorage", "SpateCompression", "SpateCoordinators",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -172,6 +183,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpateCoordinatorsTests",
+            dependencies: ["SpateCoordinators", "SpateWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -11,7 +11,9 @@ declare -A allowed=(
   [SpateCompression]="NIOCore SpateRecords CSpateZlib CSpateSnappy CSpateLZ4 CSpateZstd"
   # Storage knows nothing about requests (no SpateWire) and no Foundation; NIOPosix only for the thread pool.
   [SpateStorage]="NIOCore NIOPosix NIOConcurrencyHelpers SystemPackage Logging SpateRecords Glibc Darwin"
-  [SpateBroker]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateStorage SpateCompression Glibc Darwin"
+  # Coordinators are state machines: no sockets, no files, no clock of their own.
+  [SpateCoordinators]="NIOCore SpateWire SpateRecords Logging"
+  [SpateBroker]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateStorage SpateCompression SpateCoordinators Glibc Darwin"
   [SpateTesting]="SpateBroker SpateStorage Logging ServiceLifecycle Glibc Darwin"
 )
 
