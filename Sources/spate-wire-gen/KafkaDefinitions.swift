@@ -17,6 +17,17 @@ enum KafkaDefinitions {
         return api
     }
 
+    /// Loads `<Name>.json`, a data message (a record of an internal topic), from the first of `directories` that has it.
+    static func loadData(named name: String, in directories: [String]) throws -> DataSpec {
+        let manager = FileManager.default
+        guard let directory = directories.first(where: { manager.fileExists(atPath: "\($0)/\(name).json") }) else {
+            throw GeneratorError("\(name).json is in none of \(directories.joined(separator: ", "))")
+        }
+        let message = try self.loadMessage(path: "\(directory)/\(name).json")
+        guard message.kind == .data else { throw GeneratorError("\(directory)/\(name).json: not a data message") }
+        return DataSpec(message: message)
+    }
+
     static func loadMessage(path: String) throws -> MessageSpec {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
         else { throw GeneratorError("cannot read \(path)") }
@@ -26,12 +37,13 @@ enum KafkaDefinitions {
             .joined(separator: "\n")
         guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
             let name = object["name"] as? String, let typeName = object["type"] as? String,
-            let kind = MessageSpec.Kind(rawValue: typeName), let apiKey = object["apiKey"] as? Int,
+            let kind = MessageSpec.Kind(rawValue: typeName),
+            let apiKey = kind == .data ? -1 : object["apiKey"] as? Int,
             let valid = (object["validVersions"] as? String).flatMap(Versions.init(parsing:)),
             let flexible = (object["flexibleVersions"] as? String).flatMap(Versions.init(parsing:)),
             let fields = object["fields"] as? [[String: Any]]
         else { throw GeneratorError("\(path): not a message definition") }
-        let suffix = kind == .request ? "Request" : "Response"
+        let suffix = kind == .request ? "Request" : kind == .response ? "Response" : ""
         let commons = try (object["commonStructs"] as? [[String: Any]] ?? []).map { json in
             guard let name = json["name"] as? String,
                 let versions = (json["versions"] as? String).flatMap(Versions.init(parsing:)),
@@ -61,7 +73,7 @@ enum KafkaDefinitions {
         if let tagged = json["taggedVersions"] as? String { field.taggedVersions = Versions(parsing: tagged) ?? .none }
         field.tag = json["tag"] as? Int
         if let value = json["default"] {
-            field.defaultValue = value as? String ?? "\(value)"
+            field.defaultValue = value is NSNull ? "null" : value as? String ?? "\(value)"
         }
         field.ignorable = json["ignorable"] as? Bool ?? false
         field.entityType = (json["entityType"] as? String).map { self.entityNames[$0] ?? $0 }

@@ -154,19 +154,27 @@ struct CommonStruct: Hashable {
     var fields: [Field]
 }
 
-/// One request or response definition.
+/// One request or response definition, or a `data` message (a record of an internal topic such as
+/// `__consumer_offsets`, which has no API key and is not sent as a request or response).
 struct MessageSpec: Hashable {
-    enum Kind: String { case request, response }
+    enum Kind: String { case request, response, data }
     var kind: Kind
-    /// The API's name without the `Request`/`Response` suffix.
+    /// The API's name without the `Request`/`Response` suffix; a data message's whole name.
     var apiName: String
+    /// The API key; -1 for a data message.
     var apiKey: Int
     var validVersions: Versions
     var flexibleVersions: Versions
     var fields: [Field]
     var commonStructs: [CommonStruct] = []
 
-    var typeName: String { self.apiName + (self.kind == .request ? "Request" : "Response") }
+    var typeName: String {
+        switch self.kind {
+        case .request: self.apiName + "Request"
+        case .response: self.apiName + "Response"
+        case .data: self.apiName
+        }
+    }
 }
 
 /// One schema file: an API's request and response.
@@ -175,6 +183,12 @@ struct APISpec: Hashable {
     var response: MessageSpec
     /// Quirks: `header=0` pins the response header version (ApiVersions).
     var responseHeaderVersion: Int? = nil
+    var sourceFile: String = ""
+}
+
+/// One schema file of `Schemas/Records/`: a single data message.
+struct DataSpec: Hashable {
+    var message: MessageSpec
     var sourceFile: String = ""
 }
 

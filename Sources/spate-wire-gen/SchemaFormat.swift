@@ -14,12 +14,33 @@ import Foundation
 /// Field attributes: `nullable=V` (when nullable in fewer versions than it exists), `tag=N`, `tagged=V` (when tagged in
 /// fewer versions than it exists), `default=X`, `ignorable`, `mapKey`, `entity=T`, `type=T`. Message attributes:
 /// `key=N`, `versions=V`, `flexible=V`, and on a response `header=0` (a fixed response-header version).
+///
+/// `Schemas/Records/Name.schema` holds one `data` message instead (a record key or value of an internal topic, Kafka's
+/// `"type": "data"`): `data OffsetCommitKey versions=0-1 flexible=none`, then its fields and structs as above.
 enum SchemaFormat {
     // MARK: Parsing
 
     static func parse(_ text: String, file: String) throws -> APISpec {
+        let (messages, headerVersion) = try self.parseMessages(text, file: file)
+        guard messages.count == 2, messages[0].kind == .request, messages[1].kind == .response else {
+            throw GeneratorError("\(file): needs a request and a response")
+        }
+        return APISpec(
+            request: messages[0], response: messages[1], responseHeaderVersion: headerVersion, sourceFile: file)
+    }
+
+    /// Parses a schema of `Schemas/Records/`: one `data` message (with its `struct`s).
+    static func parseData(_ text: String, file: String) throws -> DataSpec {
+        let (messages, _) = try self.parseMessages(text, file: file)
+        guard messages.count == 1, let message = messages.first, message.kind == .data else {
+            throw GeneratorError("\(file): needs exactly one data message")
+        }
+        return DataSpec(message: message, sourceFile: file)
+    }
+
+    private static func parseMessages(_ text: String, file: String) throws -> ([MessageSpec], Int?) {
+        var messages: [MessageSpec] = []
         var request: MessageSpec?
-        var response: MessageSpec?
         var headerVersion: Int?
         // The message being read, and where its current field list lives (a path of indices into nested fields).
         var current: MessageSpec?
@@ -28,10 +49,8 @@ enum SchemaFormat {
 
         func finish() throws {
             guard let message = current else { return }
-            switch message.kind {
-            case .request: request = message
-            case .response: response = message
-            }
+            if message.kind == .request { request = message }
+            messages.append(message)
             current = nil
         }
 
@@ -50,11 +69,11 @@ enum SchemaFormat {
                 let keyword = tokens.removeFirst()
                 let attributes = try self.attributes(tokens.dropFirst(), location)
                 switch keyword {
-                case "request", "response":
+                case "request", "response", "data":
                     try finish()
                     guard let name = tokens.first else { throw GeneratorError("\(location): missing name") }
-                    let kind: MessageSpec.Kind = keyword == "request" ? .request : .response
-                    let key = attributes["key"].flatMap { Int($0) } ?? request?.apiKey
+                    let kind = MessageSpec.Kind(rawValue: keyword)!
+                    let key = kind == .data ? -1 : attributes["key"].flatMap { Int($0) } ?? request?.apiKey
                     guard let key else { throw GeneratorError("\(location): missing key=") }
                     guard let versions = attributes["versions"].flatMap(Versions.init(parsing:)),
                         let flexible = attributes["flexible"].flatMap(Versions.init(parsing:))
@@ -98,8 +117,7 @@ enum SchemaFormat {
             stack.append(index)
         }
         try finish()
-        guard let request, let response else { throw GeneratorError("\(file): needs a request and a response") }
-        return APISpec(request: request, response: response, responseHeaderVersion: headerVersion, sourceFile: file)
+        return (messages, headerVersion)
     }
 
     private static func attributes(_ tokens: ArraySlice<String>, _ location: String) throws -> [String: String] {
@@ -151,16 +169,26 @@ enum SchemaFormat {
     static func write(_ api: APISpec, upstream: String) -> String {
         var out = "# upstream: \(upstream)Request.json, \(upstream)Response.json\n"
         for message in [api.request, api.response] {
-            var head = "\(message.kind.rawValue) \(message.apiName)"
-            if message.kind == .request { head += " key=\(message.apiKey)" }
-            head += " versions=\(message.validVersions) flexible=\(message.flexibleVersions)"
-            if message.kind == .response, let header = api.responseHeaderVersion { head += " header=\(header)" }
-            out += head + "\n"
-            out += self.lines(message.fields, depth: 1)
-            for common in message.commonStructs {
-                out += "struct \(common.name) v\(common.versions)\n"
-                out += self.lines(common.fields, depth: 1)
-            }
+            out += self.write(message, headerVersion: api.responseHeaderVersion)
+        }
+        return out
+    }
+
+    /// A data message's schema (`Schemas/Records/Name.schema`).
+    static func write(_ data: DataSpec, upstream: String) -> String {
+        "# upstream: \(upstream).json\n" + self.write(data.message, headerVersion: nil)
+    }
+
+    private static func write(_ message: MessageSpec, headerVersion: Int?) -> String {
+        var head = "\(message.kind.rawValue) \(message.apiName)"
+        if message.kind == .request { head += " key=\(message.apiKey)" }
+        head += " versions=\(message.validVersions) flexible=\(message.flexibleVersions)"
+        if message.kind == .response, let header = headerVersion { head += " header=\(header)" }
+        var out = head + "\n"
+        out += self.lines(message.fields, depth: 1)
+        for common in message.commonStructs {
+            out += "struct \(common.name) v\(common.versions)\n"
+            out += self.lines(common.fields, depth: 1)
         }
         return out
     }

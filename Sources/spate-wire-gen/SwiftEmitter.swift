@@ -63,7 +63,17 @@ struct SwiftEmitter {
     // MARK: Types
 
     let message: MessageSpec
-    let api: APISpec
+    /// The schema file the message comes from, named in the generated file's header.
+    let sourceFile: String
+
+    init(message: MessageSpec, sourceFile: String) {
+        self.message = message
+        self.sourceFile = sourceFile
+    }
+
+    init(message: MessageSpec, api: APISpec) {
+        self.init(message: message, sourceFile: api.sourceFile)
+    }
 
     /// Every struct of the message: inline ones and common ones, with the versions they are used in.
     var structs: [(name: String, fields: [Field], scope: Versions)] {
@@ -283,7 +293,12 @@ struct SwiftEmitter {
         let i3 = i2 + "    "
         let hasTags = !self.message.flexibleVersions.clamped(to: scope).isEmpty
         var out: [String] = []
-        if isMessage {
+        if isMessage, self.message.kind == .data {
+            out.append("\(indent)/// The \(self.message.apiName) record data, versions \(scope)\(self.message.flexibleVersions.isEmpty ? "; never flexible" : "; flexible from v\(self.message.flexibleVersions.low)").")
+            out.append("\(indent)public struct \(name): Hashable, Sendable {")
+            out.append("\(i1)public static let supportedVersions: ClosedRange<Int16> = \(scope.low)...\(scope.high ?? scope.low)")
+            out.append("")
+        } else if isMessage {
             let kind = self.message.kind == .request ? "KafkaRequest" : "KafkaResponse"
             out.append("\(indent)/// The \(self.message.apiName) \(self.message.kind.rawValue) (API key \(self.message.apiKey)), versions \(scope)\(self.message.flexibleVersions.isEmpty ? "; never flexible" : "; flexible from v\(self.message.flexibleVersions.low)").")
             out.append("\(indent)public struct \(name): \(kind) {")
@@ -462,9 +477,11 @@ struct SwiftEmitter {
     }
 
     func emitFile() -> String {
-        var out = Self.fileHeader(self.api.sourceFile) + "\n"
+        var out = Self.fileHeader(self.sourceFile) + "\n"
         let usesRecords = self.usesRecords(self.message.fields)
         out += "public import NIOCore\n"
+        // Data messages are generated outside SpateWire and use its primitives.
+        if self.message.kind == .data { out += "public import SpateWire\n" }
         if usesRecords { out += "public import SpateRecords\n" }
         out += "\n"
         out += self.emitStruct(name: self.message.typeName, fields: self.message.fields, scope: self.message.validVersions, isMessage: true, indent: "")

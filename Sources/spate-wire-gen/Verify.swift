@@ -3,30 +3,43 @@ import Foundation
 /// Compares our schemas with Kafka's definitions, field by field, over the versions we implement.
 enum Verifier {
     static func compare(ours: APISpec, kafka: APISpec) -> [String] {
+        self.compare(ours.request, kafka.request) + self.compare(ours.response, kafka.response)
+    }
+
+    /// Compares a data message (a record key or value of an internal topic) with Kafka's definition.
+    static func compare(ours: DataSpec, kafka: DataSpec) -> [String] {
+        self.compare(ours.message, kafka.message)
+    }
+
+    static func compare(_ mine: MessageSpec, _ theirs: MessageSpec) -> [String] {
         var problems: [String] = []
-        for (mine, theirs) in [(ours.request, kafka.request), (ours.response, kafka.response)] {
-            let name = mine.typeName
-            if mine.apiKey != theirs.apiKey { problems.append("\(name): key \(mine.apiKey) ≠ Kafka's \(theirs.apiKey)") }
-            if mine.validVersions.clamped(to: theirs.validVersions) != mine.validVersions {
-                problems.append("\(name): versions \(mine.validVersions) exceed Kafka's \(theirs.validVersions)")
+        let name = mine.typeName
+        if mine.kind != theirs.kind {
+            problems.append("\(name): kind \(mine.kind.rawValue) ≠ Kafka's \(theirs.kind.rawValue)")
+        }
+        if mine.typeName != theirs.typeName {
+            problems.append("\(name): name ≠ Kafka's \(theirs.typeName)")
+        }
+        if mine.apiKey != theirs.apiKey { problems.append("\(name): key \(mine.apiKey) ≠ Kafka's \(theirs.apiKey)") }
+        if mine.validVersions.clamped(to: theirs.validVersions) != mine.validVersions {
+            problems.append("\(name): versions \(mine.validVersions) exceed Kafka's \(theirs.validVersions)")
+        }
+        let scope = mine.validVersions
+        if !mine.flexibleVersions.sameWithin(scope, as: theirs.flexibleVersions) {
+            problems.append("\(name): flexible \(mine.flexibleVersions) ≠ Kafka's \(theirs.flexibleVersions)")
+        }
+        problems += self.compare(mine.fields, theirs.fields, scope: scope, path: name)
+        let theirCommons = Dictionary(theirs.commonStructs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for common in mine.commonStructs {
+            guard let other = theirCommons[common.name] else {
+                problems.append("\(name).\(common.name): no such common struct in Kafka's definition")
+                continue
             }
-            let scope = mine.validVersions
-            if !mine.flexibleVersions.sameWithin(scope, as: theirs.flexibleVersions) {
-                problems.append("\(name): flexible \(mine.flexibleVersions) ≠ Kafka's \(theirs.flexibleVersions)")
-            }
-            problems += self.compare(mine.fields, theirs.fields, scope: scope, path: name)
-            let theirCommons = Dictionary(theirs.commonStructs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            for common in mine.commonStructs {
-                guard let other = theirCommons[common.name] else {
-                    problems.append("\(name).\(common.name): no such common struct in Kafka's definition")
-                    continue
-                }
-                problems += self.compare(common.fields, other.fields, scope: scope, path: "\(name).\(common.name)")
-            }
-            let mineCommons = Set(mine.commonStructs.map(\.name))
-            for common in theirs.commonStructs where !mineCommons.contains(common.name) {
-                problems.append("\(name): common struct \(common.name) missing")
-            }
+            problems += self.compare(common.fields, other.fields, scope: scope, path: "\(name).\(common.name)")
+        }
+        let mineCommons = Set(mine.commonStructs.map(\.name))
+        for common in theirs.commonStructs where !mineCommons.contains(common.name) {
+            problems.append("\(name): common struct \(common.name) missing")
         }
         return problems
     }
