@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 import SpateCompression
+import SpateCoordinators
 import SpateStorage
 import SpateWire
 
@@ -54,6 +55,14 @@ public struct Broker: Service {
             }
             let replicas = ReplicaManager(
                 logManager: logManager, io: io, topics: topics, configuration: configuration, clock: wallClockMilliseconds)
+            let writer = CoordinatorWriter(
+                topic: GroupCoordinatorService.topic, replicas: replicas, eventLoop: group.next(),
+                ensureTopic: {
+                    try topics.ensureInternalTopic(
+                        GroupCoordinatorService.topic, partitions: configuration.groups.offsetsTopicPartitions)
+                })
+            let groups = GroupCoordinatorService(
+                config: configuration.groups, replicas: replicas, writer: writer, logger: logger)
             let connections = ConnectionRegistry()
             let cleaner = logManager.makeCleaner()
             let maxFrame = configuration.network.socketRequestMaxBytes
@@ -75,7 +84,7 @@ public struct Broker: Service {
             let port = server.channel.localAddress?.port ?? configuration.network.port
             let state = BrokerState(
                 configuration: configuration, clusterID: meta.clusterID, topics: topics, replicas: replicas,
-                producerIDs: producerIDs, fetchSessions: FetchSessionCache(capacity: configuration.network.maxIncrementalFetchSessionCacheSlots), registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
+                producerIDs: producerIDs, groups: groups, fetchSessions: FetchSessionCache(capacity: configuration.network.maxIncrementalFetchSessionCacheSlots), registry: .standard, advertisedHost: configuration.network.advertisedHost ?? configuration.network.host,
                 advertisedPort: Int32(configuration.network.advertisedPort ?? port))
             let elapsed = ContinuousClock.now - started
             logger.info(
@@ -106,6 +115,24 @@ public struct Broker: Service {
                                 logger.warning("Log maintenance failed", metadata: ["spate.error": "\(error)"])
                             }
                         }
+                    }
+                    tasks.addTask {
+                        // The group coordinator: replay __consumer_offsets, then run its timers.
+                        // On graceful shutdown, requests waiting in a rebalance are answered (NOT_COORDINATOR) so
+                        // that their connections can finish.
+                        await cancelWhenGracefulShutdown {
+                            await groups.load()
+                            var lastExpiry = ContinuousClock.now
+                            while !Task.isCancelled {
+                                try? await Task.sleep(for: .milliseconds(100))
+                                let expire = ContinuousClock.now - lastExpiry >= configuration.offsetsRetentionCheckInterval
+                                if expire { lastExpiry = ContinuousClock.now }
+                                await groups.tick(expireOffsets: expire)
+                            }
+                        }
+                        await groups.shutdown()
+                        // Stay until the broker stops, like the other background tasks.
+                        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
                     }
                     tasks.addTask {
                         try await withThrowingDiscardingTaskGroup { connectionTasks in
@@ -151,11 +178,14 @@ public struct Broker: Service {
         logger[metadataKey: "spate.connection_id"] = "\(id)"
         logger[metadataKey: "spate.remote"] = "\(connection.channel.remoteAddress.map { "\($0)" } ?? "?")"
         logger.trace("Connection opened")
+        let clientHost = "/" + (connection.channel.remoteAddress?.ipAddress ?? "")
         do {
             let channel = connection.channel
             try await connection.executeThenClose { inbound, _ in
                 for try await frame in inbound {
-                    if let response = try await state.registry.handle(frame: frame, broker: state, logger: logger) {
+                    if let response = try await state.registry.handle(
+                        frame: frame, broker: state, logger: logger, clientHost: clientHost)
+                    {
                         try await Self.write(response, to: channel)
                     }
                 }

@@ -73,6 +73,23 @@ import Testing
             return .produce(.init(acks: 1, timeoutMs: 1000, topicData: [.init(name: "t", partitionData: [])]))
         case .metadata:
             return .metadata(.init(topics: nil))
+        case .findCoordinator:
+            return .findCoordinator(version >= 4 ? .init(keyType: 0, coordinatorKeys: ["g", ""]) : .init(key: "g"))
+        case .offsetCommit:
+            return .offsetCommit(
+                .init(groupID: "g", topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, committedOffset: 1, committedMetadata: "m")])]))
+        case .offsetFetch:
+            return version >= 8
+                ? .offsetFetch(.init(groups: [.init(groupID: "g", topics: nil), .init(groupID: "h", topics: [.init(name: "t", partitionIndexes: [0, 1])])]))
+                : .offsetFetch(.init(groupID: "g", topics: [.init(name: "t", partitionIndexes: [0, 1])]))
+        case .describeGroups:
+            return .describeGroups(.init(groups: ["g", "missing"], includeAuthorizedOperations: version >= 3))
+        case .deleteGroups:
+            return .deleteGroups(.init(groupsNames: ["missing"]))
+        case .leaveGroup:
+            return version >= 3
+                ? .leaveGroup(.init(groupID: "g", members: [.init(memberID: "m", groupInstanceID: nil)]))
+                : .leaveGroup(.init(groupID: "g", memberID: "m"))
         default:
             return AnyRequest.empty(apiKey: apiKey)
         }

@@ -1,6 +1,6 @@
 """Client-side helpers shared by the interoperability tests: the records they produce, and producing/consuming with
-confluent-kafka, kafka-python and kcat. Consumers never join a group (the broker has no group coordinator yet): they
-assign explicit partitions and offsets and never commit."""
+confluent-kafka, kafka-python and kcat. These consumers assign explicit partitions and offsets and never commit;
+group members are in group_member.py."""
 
 import json
 import socket

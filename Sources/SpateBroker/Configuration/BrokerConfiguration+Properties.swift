@@ -1,3 +1,4 @@
+import SpateCoordinators
 import SpateStorage
 
 extension BrokerConfiguration {
@@ -56,6 +57,35 @@ extension BrokerConfiguration {
             self.storage.logDefaults.retentionTime = .seconds(try integer(min: 0) * 60)
         case "producer.id.expiration.ms":
             self.transactions.producerIDExpiration = .milliseconds(try integer(min: 1))
+        case "offsets.topic.num.partitions":
+            self.groups.offsetsTopicPartitions = Int32(clamping: try integer(min: 1))
+        case "offsets.retention.minutes":
+            self.groups.offsetsRetentionMs = try integer(min: 1) * 60_000
+        case "offsets.retention.check.interval.ms":
+            self.offsetsRetentionCheckInterval = .milliseconds(try integer(min: 1))
+        case "offset.metadata.max.bytes":
+            self.groups.offsetMetadataMaxBytes = Int(clamping: try integer(min: 0))
+        case "group.min.session.timeout.ms":
+            self.groups.minSessionTimeoutMs = Int32(clamping: try integer(min: 1))
+        case "group.max.session.timeout.ms":
+            self.groups.maxSessionTimeoutMs = Int32(clamping: try integer(min: 1))
+        case "group.initial.rebalance.delay.ms":
+            self.groups.initialRebalanceDelayMs = Int32(clamping: try integer(min: 0))
+        case "group.max.size":
+            self.groups.maxSize = Int(clamping: try integer(min: 1))
+        case "group.consumer.session.timeout.ms":
+            self.groups.consumerSessionTimeoutMs = Int32(clamping: try integer(min: 1))
+        case "group.consumer.heartbeat.interval.ms":
+            self.groups.consumerHeartbeatIntervalMs = Int32(clamping: try integer(min: 1))
+        case "group.consumer.max.size":
+            self.groups.consumerMaxSize = Int(clamping: try integer(min: 1))
+        case "group.consumer.assignors":
+            let names = value.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+            for assignor in names where !["uniform", "range"].contains(assignor) {
+                throw ConfigurationError(name, "unknown assignor \"\(assignor)\" (uniform and range are built in)")
+            }
+            guard !names.isEmpty else { throw ConfigurationError(name, "name at least one assignor") }
+            self.groups.consumerAssignors = names
         case "log.roll.hours":
             self.storage.logDefaults.segmentTime = .seconds(try integer(min: 1) * 3600)
         default:

@@ -1,3 +1,4 @@
+public import SpateCoordinators
 public import SpateStorage
 
 /// A broker's configuration. Every property has Kafka's name (in its doc comment) and Kafka's default, except where
@@ -59,6 +60,10 @@ public struct BrokerConfiguration: Sendable {
     public var storage = Storage()
     public var topics = Topics()
     public var transactions = Transactions()
+    /// Consumer groups and committed offsets (`offsets.*`, `group.*`), with Kafka's defaults.
+    public var groups = GroupConfig()
+    /// How often expired committed offsets are removed (`offsets.retention.check.interval.ms`). Defaults to 10 min.
+    public var offsetsRetentionCheckInterval: Duration = .seconds(600)
 
     public init() {}
 
@@ -73,6 +78,9 @@ public struct BrokerConfiguration: Sendable {
         guard self.topics.numPartitions >= 1 else { throw ConfigurationError("num.partitions", "must be at least 1") }
         guard self.transactions.producerIDExpiration >= .milliseconds(1) else {
             throw ConfigurationError("producer.id.expiration.ms", "must be at least 1")
+        }
+        guard self.groups.minSessionTimeoutMs <= self.groups.maxSessionTimeoutMs else {
+            throw ConfigurationError("group.min.session.timeout.ms", "must not exceed group.max.session.timeout.ms")
         }
         guard self.storage.ioThreads >= 1 else { throw ConfigurationError("num.io.threads", "must be at least 1") }
         do {

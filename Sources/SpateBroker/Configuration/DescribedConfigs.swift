@@ -1,3 +1,4 @@
+import SpateCoordinators
 import SpateStorage
 
 /// Configs as DescribeConfigs and CreateTopics report them, with Kafka's sources, synonyms and types.
@@ -91,6 +92,18 @@ enum DescribedConfigs {
             ("delete.topic.enable", .boolean, { String($0.topics.deleteTopicEnable) }),
             ("num.io.threads", .int, { String($0.storage.ioThreads) }),
             ("log.retention.check.interval.ms", .long, { String($0.storage.retentionCheckInterval.inMilliseconds) }),
+            ("offsets.topic.num.partitions", .int, { String($0.groups.offsetsTopicPartitions) }),
+            ("offsets.retention.minutes", .int, { String($0.groups.offsetsRetentionMs / 60_000) }),
+            ("offsets.retention.check.interval.ms", .long, { String($0.offsetsRetentionCheckInterval.inMilliseconds) }),
+            ("offset.metadata.max.bytes", .int, { String($0.groups.offsetMetadataMaxBytes) }),
+            ("group.min.session.timeout.ms", .int, { String($0.groups.minSessionTimeoutMs) }),
+            ("group.max.session.timeout.ms", .int, { String($0.groups.maxSessionTimeoutMs) }),
+            ("group.initial.rebalance.delay.ms", .int, { String($0.groups.initialRebalanceDelayMs) }),
+            ("group.max.size", .int, { String($0.groups.maxSize) }),
+            ("group.consumer.session.timeout.ms", .int, { String($0.groups.consumerSessionTimeoutMs) }),
+            ("group.consumer.heartbeat.interval.ms", .int, { String($0.groups.consumerHeartbeatIntervalMs) }),
+            ("group.consumer.max.size", .int, { String($0.groups.consumerMaxSize) }),
+            ("group.consumer.assignors", .list, { $0.groups.consumerAssignors.joined(separator: ",") }),
         ]
         var entries = properties.map { name, type, value in
             let current = value(configuration)

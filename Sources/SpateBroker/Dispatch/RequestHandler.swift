@@ -7,6 +7,8 @@ struct RequestContext: Sendable {
     var header: RequestHeader
     var logger: Logger
     var broker: BrokerState
+    /// The client's address as Kafka reports it in group descriptions (`/127.0.0.1`).
+    var clientHost: String = ""
 }
 
 /// Serves one API. `versions` is what the broker advertises (ApiVersions) and accepts; it may be narrower than the
@@ -87,6 +89,17 @@ struct HandlerRegistry: Sendable {
         DescribeClusterHandler.entry(DescribeClusterHandler()),
         DescribeTopicPartitionsHandler.entry(DescribeTopicPartitionsHandler()),
         DescribeProducersHandler.entry(DescribeProducersHandler()),
+        FindCoordinatorHandler.entry(FindCoordinatorHandler()),
+        JoinGroupHandler.entry(JoinGroupHandler()),
+        SyncGroupHandler.entry(SyncGroupHandler()),
+        HeartbeatHandler.entry(HeartbeatHandler()),
+        LeaveGroupHandler.entry(LeaveGroupHandler()),
+        OffsetCommitHandler.entry(OffsetCommitHandler()),
+        OffsetFetchHandler.entry(OffsetFetchHandler()),
+        OffsetDeleteHandler.entry(OffsetDeleteHandler()),
+        DescribeGroupsHandler.entry(DescribeGroupsHandler()),
+        ListGroupsHandler.entry(ListGroupsHandler()),
+        DeleteGroupsHandler.entry(DeleteGroupsHandler()),
     ])
 
     init(entries: [HandlerEntry]) {
@@ -102,7 +115,7 @@ struct HandlerRegistry: Sendable {
 
     /// Answers one request frame; nil means no response is due. Throws ``ConnectionError`` when the connection
     /// must close (Kafka's behaviour for an unknown key, an unsupported version or a malformed request).
-    func handle(frame: ByteBuffer, broker: BrokerState, logger: Logger) async throws -> ResponseFrame? {
+    func handle(frame: ByteBuffer, broker: BrokerState, logger: Logger, clientHost: String = "") async throws -> ResponseFrame? {
         var body = frame
         let header: RequestHeader
         do {
@@ -129,7 +142,7 @@ struct HandlerRegistry: Sendable {
                 description: "unsupported version \(header.apiVersion) of \(header.apiKey) (serving \(entry.versions))")
         }
         requestLogger.trace("Request")
-        return try await entry.run(body, RequestContext(header: header, logger: requestLogger, broker: broker))
+        return try await entry.run(body, RequestContext(header: header, logger: requestLogger, broker: broker, clientHost: clientHost))
     }
 
     /// UNSUPPORTED_VERSION as ApiVersionsResponse v0 with the supported ranges (KIP-511).
@@ -148,6 +161,8 @@ struct BrokerState: Sendable {
     let topics: TopicStore
     let replicas: ReplicaManager
     let producerIDs: ProducerIDManager
+    /// The group coordinator (every group, on one node).
+    let groups: GroupCoordinatorService
     /// Incremental fetch sessions (KIP-227).
     let fetchSessions: FetchSessionCache
     let registry: HandlerRegistry

@@ -54,7 +54,7 @@ struct DescribeTopicPartitionsHandler: RequestHandler {
                     let code: ErrorCode =
                         TopicStore.validateName(name) == nil ? .unknownTopicOrPartition : .invalidTopicException
                     response.topics.append(
-                        .init(errorCode: code, name: TopicName(name), topicID: .zero, isInternal: name.hasPrefix("__"))
+                        .init(errorCode: code, name: TopicName(name), topicID: .zero, isInternal: TopicMetadata.internalNames.contains(name))
                     )
                 }
                 continue

@@ -32,6 +32,12 @@ struct ProduceHandler: RequestHandler {
                     response.errorCode = .unknownTopicOrPartition
                     continue
                 }
+                guard !topic.isInternal else {
+                    // Kafka: only the coordinators write to internal topics.
+                    response.errorCode = .invalidTopicException
+                    response.errorMessage = "clients may not produce to the internal topic \(topic.name)"
+                    continue
+                }
                 let partition = TopicPartition(topic: topic.name, partition: partitionData.index)
                 let settings = replicas.settings(of: topic)
                 guard let records = partitionData.records else {

@@ -16,6 +16,9 @@ extension BrokerState {
         name: String, partitions: Int32, replicationFactor: Int16, configs: [String: String], validateOnly: Bool
     ) throws -> TopicMetadata {
         if let problem = TopicStore.validateName(name) { throw TopicError(code: .invalidTopicException, message: problem) }
+        if TopicMetadata.internalNames.contains(name) {
+            throw TopicError(code: .invalidRequest, message: "creation of the internal topic \(name) is prohibited")
+        }
         let count = partitions == -1 ? self.configuration.topics.numPartitions : partitions
         guard count >= 1 else {
             throw TopicError(code: .invalidPartitions, message: "the number of partitions must be at least 1")

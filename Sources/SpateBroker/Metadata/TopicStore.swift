@@ -10,7 +10,9 @@ public struct TopicMetadata: Sendable, Hashable {
     public var partitionCount: Int32
     /// Topic-level overrides (`retention.ms=…`), by Kafka's names.
     public var configs: [String: String]
-    public var isInternal: Bool { self.name.hasPrefix("__") }
+    /// Kafka's internal topics: written only by coordinators, never deleted.
+    public var isInternal: Bool { Self.internalNames.contains(self.name) }
+    public static let internalNames: Set<String> = ["__consumer_offsets", "__transaction_state"]
 }
 
 /// The topics of this broker: names, IDs, partition counts and config overrides, persisted in the data directory
