@@ -46,6 +46,26 @@ import Testing
         #expect(sim.replayed() == sim.group)
     }
 
+    /// The rebalance of the benchmark: 100 members on one topic converge, each with an even share.
+    @Test func hundredMembersConverge() {
+        var sim = ConsumerGroupSimulation(topics: [("events", 200)])
+        let ids = (0..<100).map { "member-\(100 + $0)" }
+        for id in ids {
+            sim.add(id, topics: ["events"])
+            sim.heartbeat(id)
+        }
+        sim.converge(rounds: 10)
+        #expect(ids.allSatisfy { sim.ownedCount($0) == 2 })
+        #expect(sim.replayed() == sim.group)
+        // One member leaves: its two partitions go to two others, nobody else moves.
+        let before = Dictionary(uniqueKeysWithValues: ids.map { ($0, sim.consumers[$0]!.owned) })
+        sim.leave("member-150")
+        sim.converge(rounds: 10)
+        let moved = ids.filter { $0 != "member-150" && sim.consumers[$0]!.owned != before[$0]! }
+        #expect(moved.count == 2)
+        #expect(moved.allSatisfy { sim.ownedCount($0) == 3 })
+    }
+
     @Test func uniformBalancesHeterogeneousSubscriptions() {
         var sim = ConsumerGroupSimulation(topics: [("a", 4), ("b", 2)])
         sim.add("m1", topics: ["a", "b"])

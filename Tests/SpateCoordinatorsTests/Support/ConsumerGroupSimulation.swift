@@ -181,32 +181,23 @@ struct ConsumerGroupSimulation {
 
     /// No partition is held by two members, neither by the consumers nor in the coordinator's view.
     func checkExclusiveOwnership(sourceLocation: SourceLocation = #_sourceLocation) {
-        var consumerOwners: [String: String] = [:]
-        for consumer in self.consumers.values {
-            for (topic, partitions) in consumer.owned {
-                for partition in partitions {
-                    let key = "\(topic)-\(partition)"
-                    if let other = consumerOwners[key] {
-                        Issue.record("\(key) consumed by \(other) and \(consumer.memberID)", sourceLocation: sourceLocation)
-                    }
-                    consumerOwners[key] = consumer.memberID
-                }
-            }
-        }
-        var coordinatorOwners: [String: String] = [:]
-        for member in self.group.members {
-            for assignment in [member.assignedPartitions, member.partitionsPendingRevocation] {
+        func check(_ holders: [(String, PartitionsByTopic)], _ what: String) {
+            var owners: [KafkaUUID: [Int32: String]] = [:]
+            for (id, assignment) in holders {
                 for (topic, partitions) in assignment {
                     for partition in partitions {
-                        let key = "\(topic)-\(partition)"
-                        if let other = coordinatorOwners[key] {
-                            Issue.record("\(key) held by \(other) and \(member.memberID)", sourceLocation: sourceLocation)
+                        if let other = owners[topic]?[partition] {
+                            Issue.record("\(topic)-\(partition) \(what) by \(other) and \(id)", sourceLocation: sourceLocation)
                         }
-                        coordinatorOwners[key] = member.memberID
+                        owners[topic, default: [:]][partition] = id
                     }
                 }
             }
         }
+        check(self.consumers.values.map { ($0.memberID, $0.owned) }, "consumed")
+        check(
+            self.group.members.flatMap { [($0.memberID, $0.assignedPartitions), ($0.memberID, $0.partitionsPendingRevocation)] },
+            "held")
     }
 
     /// The group rebuilt from the log.
