@@ -448,6 +448,27 @@ import Testing
         #expect(group == ConsumerGroup(groupID: "g"))
     }
 
+    /// A broker restart in the middle of a rebalance: the group rebuilt from the records carries on where the live
+    /// one stopped, and the members converge without noticing.
+    @Test func restartInTheMiddleOfARebalance() {
+        var sim = ConsumerGroupSimulation(topics: [("orders", 6)])
+        sim.add("a", topics: ["orders"], instanceID: "static-a")
+        sim.heartbeat("a")
+        sim.add("b", topics: ["orders"])
+        sim.add("c", regex: "ord.*")
+        sim.heartbeat("b")
+        sim.heartbeat("c")
+        sim.heartbeat("a", acknowledge: false)
+        #expect(sim.group.stateName == "Reconciling")
+        let live = sim.group
+        sim.group = sim.replayed()
+        #expect(sim.group == live)
+        sim.group.onLoaded(nowMs: sim.nowMs, config: sim.config)
+        sim.converge()
+        #expect(["a", "b", "c"].allSatisfy { sim.ownedCount($0) == 2 })
+        #expect(sim.replayed() == sim.group)
+    }
+
     @Test func timersAreArmedAgainAfterLoading() {
         var sim = ConsumerGroupSimulation(topics: [("t", 2)])
         sim.add("a", topics: ["t"])
