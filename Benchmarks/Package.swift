@@ -105,5 +105,18 @@ let package = Package(
             path: "Benchmarks/StorageBenchmarks",
             plugins: benchmarkPlugin
         ),
+        // Group coordinator (issue 5): a rebalance of 100 members, OffsetCommit of 1,000 partitions, in the state
+        // machine and its record encoding (what the broker spends besides the socket and the log append).
+        .executableTarget(
+            name: "GroupBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SpateWire", package: "spate"),
+                .product(name: "SpateCoordinators", package: "spate"),
+            ],
+            path: "Benchmarks/GroupBenchmarks",
+            plugins: benchmarkPlugin
+        ),
     ]
 )

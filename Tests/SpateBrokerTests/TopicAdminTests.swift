@@ -69,7 +69,13 @@ import Testing
         try await withBroker { client, _ in
             let unknown = try await client.send(DeleteTopicsRequest(topicNames: ["nope"]), version: 1)
             #expect(unknown.responses.first?.errorCode == .unknownTopicOrPartition)
-            try await client.createTopic("__consumer_offsets")
+            // Users cannot create the internal topic; FindCoordinator does, as in Kafka.
+            let created = try await client.send(
+                CreateTopicsRequest(topics: [.init(name: "__consumer_offsets", numPartitions: 1, replicationFactor: 1)]),
+                version: 7)
+            #expect(created.topics.first?.errorCode == .invalidRequest)
+            let found = try await client.send(FindCoordinatorRequest(keyType: 0, coordinatorKeys: ["g"]), version: 4)
+            #expect(found.coordinators.first?.errorCode == ErrorCode.none)
             let internalTopic = try await client.send(
                 DeleteTopicsRequest(topicNames: ["__consumer_offsets"]),
                 version: 5

@@ -86,10 +86,12 @@ class Member:
 
 @pytest.fixture
 def group_broker(tmp_path_factory, request):
-    """A broker of the test's own with no initial rebalance delay (so groups form without a fixed 3 s wait)."""
+    """A broker of the test's own with no initial rebalance delay (so groups form without a fixed 3 s wait), and
+    KIP-848 sessions as short as the classic members' here."""
     from conftest import start_broker
     b = start_broker(tmp_path_factory, "spate-g-" + request.node.name[:30].replace("[", "-").replace("]", ""),
-                     settings=["group.initial.rebalance.delay.ms=0"])
+                     settings=["group.initial.rebalance.delay.ms=0", f"group.consumer.session.timeout.ms={SESSION_MS}",
+                               "group.consumer.heartbeat.interval.ms=500"])
     yield b
     if b.is_running():
         b.stop()
@@ -108,12 +110,19 @@ def balanced(members, partitions):
         and max(len(o) for o in owned) - min(len(o) for o in owned) <= 1
 
 
-@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
-def test_three_members_split_six_partitions_and_fail_over_after_kill(group_broker, topic, client):
+MEMBER_KINDS = {
+    "confluent-classic": ("--client", "confluent"),
+    "kafka-python-classic": ("--client", "kafka-python"),
+    "confluent-consumer-protocol": ("--client", "confluent", "--protocol", "consumer"),
+}
+
+
+@pytest.mark.parametrize("kind", list(MEMBER_KINDS))
+def test_three_members_split_six_partitions_and_fail_over_after_kill(group_broker, topic, kind):
     bootstrap = group_broker.bootstrap
     create_topic(bootstrap, topic, 6)
     produce_values(bootstrap, topic, range(600), 6)
-    members = [Member(bootstrap, topic, "g-" + topic, "--client", client, "--session-ms", str(SESSION_MS))
+    members = [Member(bootstrap, topic, "g-" + topic, *MEMBER_KINDS[kind], "--session-ms", str(SESSION_MS))
                for _ in range(3)]
     try:
         wait_until(lambda: balanced(members, 6) and all(len(m.owned) == 2 for m in members), 60,
@@ -324,3 +333,36 @@ def test_kafka_python_admin_lists_describes_alters_and_deletes_groups(group_brok
         assert group not in {g["group_id"] for g in admin.list_groups()}
     finally:
         admin.close()
+
+
+def test_consumer_protocol_group_is_described_listed_and_resumes_after_broker_kill_9(group_broker, topic):
+    bootstrap = group_broker.bootstrap
+    create_topic(bootstrap, topic, 4)
+    produce_values(bootstrap, topic, range(200), 4)
+    group = "g-" + topic
+    members = [Member(bootstrap, topic, group, "--protocol", "consumer", "--max", "60") for _ in range(2)]
+    try:
+        wait_until(lambda: all(len(m.records) >= 60 for m in members), 60, "both members to process 60 records")
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        listed = {g.group_id: g for g in admin.list_consumer_groups().result(TIMEOUT).valid}
+        assert group in listed
+        for m in members:
+            wait_until(lambda: any(e["event"] == "closed" for e in m.snapshot()), 30, "the member to leave")
+    finally:
+        for m in members:
+            m.kill()
+    processed = [r for m in members for r in m.records]
+    group_broker.kill()
+    group_broker.start()
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    committed = committed_offsets(admin, group, topic, 4)
+    assert sum(max(o, 0) for o in committed.values()) == len(processed) == 120
+    rest = Member(bootstrap, topic, group, "--protocol", "consumer")
+    try:
+        wait_until(lambda: len(rest.records) >= 80, 60, "the other 80 records")
+        assert sorted(r["value"] for r in processed + rest.records) == sorted(str(v) for v in range(200))
+        description = admin.describe_consumer_groups([group])[group].result(TIMEOUT)
+        assert len(description.members) == 1
+        assert sorted(tp.partition for tp in description.members[0].assignment.topic_partitions) == [0, 1, 2, 3]
+    finally:
+        rest.kill()

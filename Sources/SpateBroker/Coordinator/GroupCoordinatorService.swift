@@ -19,6 +19,8 @@ actor GroupCoordinatorService {
     /// Answers that arrived before their request started waiting for them.
     private var early: [PendingID: GroupReply] = [:]
     private(set) var isLoaded = false
+    /// The topics as consumer groups last saw them.
+    private var topicImage = TopicImage.empty
     private var isStopped = false
     let writer: CoordinatorWriter
     let replicas: ReplicaManager
@@ -78,6 +80,8 @@ actor GroupCoordinatorService {
                 }
             }
         }
+        self.state.finishLoading(nowMs: self.now)
+        self.topicImage = self.currentTopics()
         self.isLoaded = true
         let elapsed = ContinuousClock.now - started
         self.logger.info(
@@ -118,9 +122,17 @@ actor GroupCoordinatorService {
 
     /// Runs due timers (sessions, rebalance deadlines) and, every `interval`, offset expiry.
     func tick(expireOffsets: Bool) async {
-        guard self.unavailable == nil else { return }
+        guard self.isLoaded && !self.isStopped else { return }
         let now = self.now
-        var output = self.state.tick(nowMs: now)
+        let topics = self.currentTopics()
+        var output = GroupCoordinatorState.Output()
+        if topics.byName != self.topicImage.byName {
+            self.topicImage = topics
+            output = self.state.topicsChanged(topics, nowMs: now)
+        }
+        let timers = self.state.tick(nowMs: now, topics: topics)
+        output.replies += timers.replies
+        output.changes += timers.changes
         if expireOffsets {
             let expired = self.state.expireOffsets(nowMs: now)
             output.replies += expired.replies
@@ -137,6 +149,14 @@ actor GroupCoordinatorService {
             waiter.resume(returning: nil)
         }
         self.waiters = [:]
+    }
+
+    /// The topics that exist now (internal ones excluded), for consumer groups.
+    func currentTopics() -> TopicImage {
+        TopicImage(
+            self.replicas.topics.all.filter { !$0.isInternal }.map {
+                TopicImage.Topic(name: $0.name, id: $0.id, partitionCount: $0.partitionCount)
+            })
     }
 
     // MARK: Dispatch
@@ -173,10 +193,16 @@ actor GroupCoordinatorService {
         return self.writer.enqueue(order.map { ($0, byPartition[$0]!) })
     }
 
-    /// Why requests cannot be served now: still loading, or stopped.
-    private var unavailable: ErrorCode? {
-        if self.isStopped { return .notCoordinator }
-        return self.isLoaded ? nil : .coordinatorLoadInProgress
+    /// Why requests cannot be served now: stopped (NOT_COORDINATOR), or still loading after a short wait
+    /// (COORDINATOR_LOAD_IN_PROGRESS). Loading usually takes milliseconds, and some clients (librdkafka's admin API)
+    /// do not retry the load error, so a request that arrives meanwhile waits up to two seconds for it.
+    private func ready() async -> ErrorCode? {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while !self.isLoaded && !self.isStopped && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        if !self.isLoaded && !self.isStopped { return .coordinatorLoadInProgress }
+        return self.isStopped ? .notCoordinator : nil
     }
 
     private func resume(_ id: PendingID, with reply: GroupReply) {
@@ -196,7 +222,7 @@ actor GroupCoordinatorService {
     // MARK: Classic protocol
 
     func join(_ request: JoinGroupRequest, version: Int16, clientID: String, clientHost: String) async -> JoinGroupResponse {
-        if let error = self.unavailable {
+        if let error = await self.ready() {
             return JoinGroupResponse(errorCode: error, protocolName: version >= 7 ? nil : "", memberID: request.memberID)
         }
         let (response, pending, output) = self.state.join(
@@ -210,7 +236,7 @@ actor GroupCoordinatorService {
     }
 
     func sync(_ request: SyncGroupRequest, version: Int16) async -> SyncGroupResponse {
-        if let error = self.unavailable { return SyncGroupResponse(errorCode: error, assignment: ByteBuffer()) }
+        if let error = await self.ready() { return SyncGroupResponse(errorCode: error, assignment: ByteBuffer()) }
         let (response, pending, output) = self.state.sync(request, version: version, nowMs: self.now)
         let written = await self.dispatch(output)
         if let response { return response }
@@ -224,22 +250,40 @@ actor GroupCoordinatorService {
         return reply
     }
 
-    func heartbeat(_ request: HeartbeatRequest) -> HeartbeatResponse {
-        if let error = self.unavailable { return HeartbeatResponse(errorCode: error) }
+    func heartbeat(_ request: HeartbeatRequest) async -> HeartbeatResponse {
+        if let error = await self.ready() { return HeartbeatResponse(errorCode: error) }
         return self.state.heartbeat(request, nowMs: self.now)
     }
 
     func leave(_ request: LeaveGroupRequest, version: Int16) async -> LeaveGroupResponse {
-        if let error = self.unavailable { return LeaveGroupResponse(errorCode: error) }
+        if let error = await self.ready() { return LeaveGroupResponse(errorCode: error) }
         let (response, output) = self.state.leave(request, version: version, nowMs: self.now)
         _ = await self.dispatch(output)
         return response
     }
 
+    // MARK: Consumer protocol (KIP-848)
+
+    func consumerHeartbeat(
+        _ request: ConsumerGroupHeartbeatRequest, version: Int16, clientID: String, clientHost: String
+    ) async -> ConsumerGroupHeartbeatResponse {
+        if let error = await self.ready() { return ConsumerGroupHeartbeatResponse(errorCode: error) }
+        let topics = self.currentTopics()
+        let (response, output) = self.state.consumerHeartbeat(
+            request, version: version, clientID: clientID, clientHost: clientHost, nowMs: self.now, topics: topics)
+        guard await self.dispatch(output) else { return ConsumerGroupHeartbeatResponse(errorCode: .coordinatorNotAvailable) }
+        return response
+    }
+
+    func describeConsumerGroup(_ id: String) async -> ConsumerGroupDescribeResponse.DescribedGroup {
+        if let error = await self.ready() { return .init(errorCode: error, groupID: GroupID(id)) }
+        return self.state.describeConsumerGroup(id, topics: self.currentTopics())
+    }
+
     // MARK: Offsets
 
     func commitOffsets(_ request: OffsetCommitRequest, version: Int16) async -> OffsetCommitResponse {
-        if let error = self.unavailable { return Self.everyPartition(request, error) }
+        if let error = await self.ready() { return Self.everyPartition(request, error) }
         let (response, output) = self.state.commitOffsets(request, version: version, nowMs: self.now)
         guard await self.dispatch(output) else { return Self.everyPartition(request, .coordinatorNotAvailable) }
         return response
@@ -253,13 +297,17 @@ actor GroupCoordinatorService {
     }
 
     /// The committed offsets of one group, or why they cannot be read now.
-    func fetchOffsets(group: String, partitions: [GroupTopicPartition]?) -> Result<[GroupTopicPartition: CommittedOffset?], CoordinatorUnavailable> {
-        if let error = self.unavailable { return .failure(CoordinatorUnavailable(code: error)) }
+    func fetchOffsets(
+        group: String, partitions: [GroupTopicPartition]?, memberID: String? = nil, memberEpoch: Int32 = -1
+    ) async -> Result<[GroupTopicPartition: CommittedOffset?], CoordinatorUnavailable> {
+        if let error = await self.ready() { return .failure(CoordinatorUnavailable(code: error)) }
+        let check = self.state.validateOffsetFetch(group: group, memberID: memberID, memberEpoch: memberEpoch)
+        guard check == .none else { return .failure(CoordinatorUnavailable(code: check)) }
         return .success(self.state.fetchOffsets(group: group, partitions: partitions))
     }
 
     func deleteOffsets(group: String, partitions: [GroupTopicPartition]) async -> (ErrorCode, [GroupTopicPartition: ErrorCode]) {
-        if let error = self.unavailable { return (error, [:]) }
+        if let error = await self.ready() { return (error, [:]) }
         let (code, results, output) = self.state.deleteOffsets(group: group, partitions: partitions, nowMs: self.now)
         guard await self.dispatch(output) else { return (.coordinatorNotAvailable, [:]) }
         return (code, results)
@@ -268,19 +316,19 @@ actor GroupCoordinatorService {
     // MARK: Administration
 
     func deleteGroup(_ id: String) async -> ErrorCode {
-        if let error = self.unavailable { return error }
+        if let error = await self.ready() { return error }
         let (code, output) = self.state.deleteGroup(id, nowMs: self.now)
         guard await self.dispatch(output) else { return .coordinatorNotAvailable }
         return code
     }
 
-    func describe(_ id: String) -> DescribeGroupsResponse.DescribedGroup {
-        if let error = self.unavailable { return .init(errorCode: error, groupID: GroupID(id)) }
+    func describe(_ id: String) async -> DescribeGroupsResponse.DescribedGroup {
+        if let error = await self.ready() { return .init(errorCode: error, groupID: GroupID(id)) }
         return self.state.describe(id)
     }
 
-    func listGroups() -> Result<[(id: String, protocolType: String, state: String, type: String)], CoordinatorUnavailable> {
-        if let error = self.unavailable { return .failure(CoordinatorUnavailable(code: error)) }
+    func listGroups() async -> Result<[(id: String, protocolType: String, state: String, type: String)], CoordinatorUnavailable> {
+        if let error = await self.ready() { return .failure(CoordinatorUnavailable(code: error)) }
         return .success(self.state.listGroups())
     }
 }

@@ -100,6 +100,8 @@ struct HandlerRegistry: Sendable {
         DescribeGroupsHandler.entry(DescribeGroupsHandler()),
         ListGroupsHandler.entry(ListGroupsHandler()),
         DeleteGroupsHandler.entry(DeleteGroupsHandler()),
+        ConsumerGroupHeartbeatHandler.entry(ConsumerGroupHeartbeatHandler()),
+        ConsumerGroupDescribeHandler.entry(ConsumerGroupDescribeHandler()),
     ])
 
     init(entries: [HandlerEntry]) {

@@ -16,7 +16,9 @@ struct OffsetFetchHandler: RequestHandler {
                     topics.flatMap { topic in topic.partitionIndexes.map { GroupTopicPartition(topic: topic.name.rawValue, partition: $0) } }
                 }
                 let offsets: [GroupTopicPartition: CommittedOffset?]
-                switch await groups.fetchOffsets(group: group.groupID.rawValue, partitions: asked) {
+                switch await groups.fetchOffsets(
+                    group: group.groupID.rawValue, partitions: asked, memberID: group.memberID, memberEpoch: group.memberEpoch)
+                {
                 case .success(let found): offsets = found
                 case .failure(let error):
                     results.append(.init(groupID: group.groupID, errorCode: error.code))

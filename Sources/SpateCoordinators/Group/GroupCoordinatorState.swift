@@ -41,6 +41,8 @@ public struct ClassicGroupSnapshot: Hashable, Sendable {
 public struct GroupCoordinatorState: Sendable {
     public var config: GroupConfig
     public internal(set) var classicGroups: [String: ClassicGroup] = [:]
+    /// KIP-848 groups (`group.protocol=consumer`).
+    public internal(set) var consumerGroups: [String: ConsumerGroup] = [:]
     public internal(set) var offsets: [String: [GroupTopicPartition: CommittedOffset]] = [:]
     var nextPending = 0
     /// Makes a member ID from a prefix (the client ID, or the instance ID of a static member): Kafka appends a
@@ -67,11 +69,13 @@ public struct GroupCoordinatorState: Sendable {
     }
 
     /// Every group ID the coordinator knows (a group with only committed offsets counts).
-    public var groupIDs: Set<String> { Set(self.classicGroups.keys).union(self.offsets.keys) }
+    public var groupIDs: Set<String> {
+        Set(self.classicGroups.keys).union(self.consumerGroups.keys).union(self.offsets.keys)
+    }
 
     /// The earliest time ``tick(nowMs:)`` has something to do (group timers; offset expiry runs separately).
     public var nextDeadlineMs: Int64? {
-        self.classicGroups.values.compactMap(\.nextDeadlineMs).min()
+        (self.classicGroups.values.compactMap(\.nextDeadlineMs) + self.consumerGroups.values.compactMap(\.nextDeadlineMs)).min()
     }
 
     // MARK: Classic protocol
@@ -86,6 +90,10 @@ public struct GroupCoordinatorState: Sendable {
             return (ClassicGroup.joinError(.invalidGroupID, memberID: request.memberID, version: version), pending, output)
         }
         let id = request.groupID.rawValue
+        if self.consumerGroups[id] != nil {
+            // A group of the consumer protocol: its members do not speak the classic one.
+            return (ClassicGroup.joinError(.inconsistentGroupProtocol, memberID: request.memberID, version: version), pending, output)
+        }
         if self.classicGroups[id] == nil {
             guard request.memberID.isEmpty else {
                 return (ClassicGroup.joinError(.unknownMemberID, memberID: request.memberID, version: version), pending, output)
@@ -153,8 +161,13 @@ public struct GroupCoordinatorState: Sendable {
     }
 
     /// Runs every timer that is due: session expiry, rebalance and join deadlines.
-    public mutating func tick(nowMs: Int64) -> Output {
+    public mutating func tick(nowMs: Int64, topics: TopicImage = .empty) -> Output {
         var output = Output()
+        for id in self.consumerGroups.keys.sorted() {
+            guard let deadline = self.consumerGroups[id]?.nextDeadlineMs, deadline <= nowMs else { continue }
+            let records = self.consumerGroups[id]!.tick(nowMs: nowMs, topics: topics, config: self.config)
+            output.changes += records.map { .consumerGroup($0) }
+        }
         for id in self.classicGroups.keys.sorted() {
             guard let deadline = self.classicGroups[id]?.nextDeadlineMs, deadline <= nowMs else { continue }
             var effects = GroupEffects()
@@ -162,6 +175,60 @@ public struct GroupCoordinatorState: Sendable {
             self.absorb(effects, group: id, into: &output)
         }
         return output
+    }
+
+    // MARK: Consumer protocol (KIP-848)
+
+    /// ConsumerGroupHeartbeat: joins, heartbeats, reconciles and leaves a consumer group. An empty classic group of
+    /// the same ID becomes a consumer group (as Kafka upgrades an empty group); a classic group with members is not
+    /// a consumer group (`GROUP_ID_NOT_FOUND`).
+    public mutating func consumerHeartbeat(
+        _ request: ConsumerGroupHeartbeatRequest, version: Int16, clientID: String, clientHost: String, nowMs: Int64,
+        topics: TopicImage
+    ) -> (ConsumerGroupHeartbeatResponse, Output) {
+        var output = Output()
+        let id = request.groupID.rawValue
+        if let classic = self.classicGroups[id], classic.state != .empty {
+            return (
+                ConsumerGroupHeartbeatResponse(errorCode: .groupIDNotFound, errorMessage: "Group \(id) is not a consumer group."),
+                output
+            )
+        }
+        var group = self.consumerGroups[id] ?? ConsumerGroup(groupID: id)
+        let (response, records) = group.heartbeat(
+            request, version: version, clientID: clientID, clientHost: clientHost, nowMs: nowMs, topics: topics,
+            config: self.config)
+        if response.errorCode == .none, self.classicGroups.removeValue(forKey: id) != nil {
+            output.changes.append(.classicGroup(id: id, nil))
+        }
+        // The group applied its records itself.
+        if group.exists { self.consumerGroups[id] = group } else { self.consumerGroups.removeValue(forKey: id) }
+        output.changes += records.map { .consumerGroup($0) }
+        return (response, output)
+    }
+
+    /// Topics were created, deleted or grew: consumer groups recompute what their members subscribe to.
+    public mutating func topicsChanged(_ topics: TopicImage, nowMs: Int64) -> Output {
+        var output = Output()
+        for id in self.consumerGroups.keys.sorted() {
+            let records = self.consumerGroups[id]!.topicsChanged(topics, nowMs: nowMs, config: self.config)
+            output.changes += records.map { .consumerGroup($0) }
+        }
+        return output
+    }
+
+    /// ConsumerGroupDescribe for one group.
+    public func describeConsumerGroup(_ id: String, topics: TopicImage) -> ConsumerGroupDescribeResponse.DescribedGroup {
+        guard let group = self.consumerGroups[id] else {
+            let message = self.classicGroups[id] != nil ? "Group \(id) is not a consumer group." : "Group \(id) not found."
+            return .init(errorCode: .groupIDNotFound, errorMessage: message, groupID: GroupID(id))
+        }
+        return group.describe(topics: topics, config: self.config)
+    }
+
+    /// Rearms the timers of the groups a replay rebuilt (every member gets a fresh session).
+    public mutating func finishLoading(nowMs: Int64) {
+        for id in self.consumerGroups.keys { self.consumerGroups[id]!.onLoaded(nowMs: nowMs, config: self.config) }
     }
 
     mutating func absorb(_ effects: GroupEffects, group id: String, into output: inout Output) {
@@ -231,6 +298,10 @@ public struct GroupCoordinatorState: Sendable {
     mutating func validateOffsetCommit(
         group id: String, generation: Int32, memberID: String, instanceID: String?, version: Int16, nowMs: Int64
     ) -> ErrorCode? {
+        if let group = self.consumerGroups[id] {
+            let code = group.validateOffsetCommit(memberID: memberID, memberEpoch: generation, apiVersion: version)
+            return code == .none ? nil : code
+        }
         guard let group = self.classicGroups[id] else {
             if generation < 0 && memberID.isEmpty && instanceID == nil {
                 return nil  // a simple consumer (or the admin client): no group needed
@@ -250,6 +321,14 @@ public struct GroupCoordinatorState: Sendable {
         return nil
     }
 
+    /// Whether a member of a consumer group may fetch its offsets (OffsetFetch v9 names the member and its epoch).
+    public func validateOffsetFetch(group id: String, memberID: String?, memberEpoch: Int32) -> ErrorCode {
+        guard let group = self.consumerGroups[id] else {
+            return memberID == nil || memberEpoch < 0 ? .none : (self.classicGroups[id] == nil ? .groupIDNotFound : .none)
+        }
+        return group.validateOffsetFetch(memberID: memberID, memberEpoch: memberEpoch)
+    }
+
     /// OffsetFetch for one group: the committed offsets of the partitions asked for (-1 where none), or of every
     /// partition with one when `partitions` is nil.
     public func fetchOffsets(group id: String, partitions: [GroupTopicPartition]?) -> [GroupTopicPartition: CommittedOffset?] {
@@ -266,7 +345,9 @@ public struct GroupCoordinatorState: Sendable {
     ) -> (ErrorCode, [GroupTopicPartition: ErrorCode], Output) {
         var output = Output()
         guard !id.isEmpty else { return (.invalidGroupID, [:], output) }
-        guard self.classicGroups[id] != nil || self.offsets[id] != nil else { return (.groupIDNotFound, [:], output) }
+        guard self.classicGroups[id] != nil || self.consumerGroups[id] != nil || self.offsets[id] != nil else {
+            return (.groupIDNotFound, [:], output)
+        }
         if let group = self.classicGroups[id], group.state != .empty, group.protocolType != "consumer" {
             return (.nonEmptyGroup, [:], output)
         }
@@ -286,6 +367,7 @@ public struct GroupCoordinatorState: Sendable {
 
     /// The topics a group's members consume (classic groups with protocol type `consumer`).
     func subscribedTopics(of id: String) -> Set<String> {
+        if let group = self.consumerGroups[id] { return group.subscribedTopicNames }
         guard let group = self.classicGroups[id], group.state != .empty, group.protocolType == "consumer" else { return [] }
         var topics: Set<String> = []
         for member in group.members.values {
@@ -309,6 +391,9 @@ public struct GroupCoordinatorState: Sendable {
                 let expired: Bool
                 if let expire = offset.expireTimestampMs {
                     expired = expire <= nowMs
+                } else if self.consumerGroups[id] != nil {
+                    // Consumer groups: offsets of topics the group does not consume, counted from the commit.
+                    expired = !subscribed.contains(partition.topic) && offset.commitTimestampMs + self.config.offsetsRetentionMs <= nowMs
                 } else if let group, group.state == .empty, group.protocolType != nil {
                     expired = group.stateTimestampMs + self.config.offsetsRetentionMs <= nowMs
                 } else if let group, group.state != .empty {
@@ -324,6 +409,11 @@ public struct GroupCoordinatorState: Sendable {
             self.classicGroups.removeValue(forKey: id)
             output.changes.append(.classicGroup(id: id, nil))
         }
+        for id in self.consumerGroups.keys.sorted() where self.consumerGroups[id]!.isEmpty && self.offsets[id] == nil {
+            let deletions = self.consumerGroups[id]!.deletionRecords().map { GroupStoredChange.consumerGroup($0) }
+            self.consumerGroups.removeValue(forKey: id)
+            output.changes += deletions
+        }
         return output
     }
 
@@ -333,16 +423,33 @@ public struct GroupCoordinatorState: Sendable {
     public mutating func deleteGroup(_ id: String, nowMs: Int64) -> (ErrorCode, Output) {
         var output = Output()
         guard !id.isEmpty else { return (.invalidGroupID, output) }
-        guard self.classicGroups[id] != nil || self.offsets[id] != nil else { return (.groupIDNotFound, output) }
+        guard self.classicGroups[id] != nil || self.consumerGroups[id] != nil || self.offsets[id] != nil else {
+            return (.groupIDNotFound, output)
+        }
         if let group = self.classicGroups[id], group.state != .empty { return (.nonEmptyGroup, output) }
+        if let group = self.consumerGroups[id], !group.isEmpty { return (.nonEmptyGroup, output) }
         for partition in (self.offsets[id] ?? [:]).keys.sorted() { output.changes.append(.offset(group: id, partition, nil)) }
-        output.changes.append(.classicGroup(id: id, nil))
+        if let group = self.consumerGroups[id] {
+            output.changes += group.deletionRecords().map { .consumerGroup($0) }
+        } else {
+            output.changes.append(.classicGroup(id: id, nil))
+        }
         for change in output.changes { self.apply(change, nowMs: nowMs) }
         return (.none, output)
     }
 
     /// DescribeGroups for one group.
     public func describe(_ id: String) -> DescribeGroupsResponse.DescribedGroup {
+        if let group = self.consumerGroups[id] {
+            // A consumer group in the classic form: members without classic metadata or assignments.
+            return .init(
+                errorCode: .none, groupID: GroupID(id), groupState: group.stateName, protocolType: "consumer",
+                protocolData: group.assignorName(config: self.config),
+                members: group.members.map {
+                    .init(memberID: $0.memberID, groupInstanceID: $0.instanceID, clientID: $0.clientID, clientHost: $0.clientHost,
+                          memberMetadata: ByteBuffer(), memberAssignment: ByteBuffer())
+                })
+        }
         guard let group = self.classicGroups[id] else {
             if self.offsets[id] != nil {
                 // Offsets committed without a group (simple consumers, admin tools): an empty group, as in Kafka.
@@ -368,6 +475,9 @@ public struct GroupCoordinatorState: Sendable {
         self.groupIDs.sorted().map { id in
             if let group = self.classicGroups[id] {
                 return (id, group.protocolType ?? "", group.state.rawValue, "classic")
+            }
+            if let group = self.consumerGroups[id] {
+                return (id, "consumer", group.stateName, "consumer")
             }
             return (id, "", ClassicGroupState.empty.rawValue, "classic")
         }
@@ -397,8 +507,12 @@ public struct GroupCoordinatorState: Sendable {
             }
         case .classicGroup(let id, nil):
             self.classicGroups.removeValue(forKey: id)
-        case .consumerGroup:
-            break  // KIP-848 groups: see ConsumerGroup
+        case .consumerGroup(let record):
+            // Replay (and deletions): live heartbeats apply their records inside the group already.
+            let id = record.groupID
+            var group = self.consumerGroups[id] ?? ConsumerGroup(groupID: id)
+            group.replay(record)
+            if group.exists { self.consumerGroups[id] = group } else { self.consumerGroups.removeValue(forKey: id) }
         }
     }
 }
