@@ -325,6 +325,28 @@ struct ClassicGroupTests {
         #expect(h.state.groupIDs.isEmpty)
     }
 
+    @Test("group.max.size: a join beyond it gets GROUP_MAX_SIZE_REACHED")
+    func maxSize() {
+        var config = GroupConfig()
+        config.maxSize = 2
+        var h = GroupHarness(config: config)
+        _ = h.joinNew("g", client: "a")
+        _ = h.joinNew("g", client: "b")
+        let (_, third) = h.join("g", client: "c")
+        #expect(third?.errorCode == .groupMaxSizeReached)
+        #expect(h.state.classicGroups["g"]?.members.count == 2)
+    }
+
+    @Test("Session timeouts outside group.min/max.session.timeout.ms and mismatched protocols are refused")
+    func joinValidation() {
+        var h = GroupHarness()
+        #expect(h.join("g", session: 5999).1?.errorCode == .invalidSessionTimeout)
+        #expect(h.join("g", session: 1_800_001).1?.errorCode == .invalidSessionTimeout)
+        _ = h.joinNew("g", client: "a")
+        #expect(h.join("g", protocols: [("roundrobin", ByteBuffer())]).1?.errorCode == .inconsistentGroupProtocol)
+        #expect(h.join("", client: "x").1?.errorCode == .invalidGroupID)
+    }
+
     @Test("DeleteGroups refuses a group with members and removes an empty one with its offsets")
     func deleteGroups() {
         var h = GroupHarness()
@@ -338,7 +360,7 @@ struct ClassicGroupTests {
     }
 
     @Test("Replaying the stored changes rebuilds the same groups and offsets", arguments: 0..<20)
-    func replayEqualsLive(seed: UInt64) {
+    func replayEqualsLive(seed: UInt64) throws {
         var random = SplitMix(seed: seed)
         var h = GroupHarness()
         var live: [String: (id: String, generation: Int32)] = [:]
@@ -371,8 +393,12 @@ struct ClassicGroupTests {
                 _ = h.commit("simple\(random.next() % 2)", offsets: [("u", 0, Int64(random.next() % 1000))])
             }
         }
+        // Through the bytes written to __consumer_offsets and read back.
         var replayed = GroupCoordinatorState { $0 }
-        for change in h.changes { replayed.replay(change, nowMs: h.now) }
+        for change in h.changes {
+            let decoded = try GroupStoredChange(GroupCoordinatorRecord(decoding: change.record.encoded()))
+            replayed.replay(decoded, nowMs: h.now)
+        }
         #expect(replayed.offsets == h.state.offsets)
         // Every group as stored: the last stored form of each live group equals the replayed one.
         var lastStored: [String: ClassicGroupSnapshot?] = [:]

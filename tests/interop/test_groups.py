@@ -321,6 +321,12 @@ def test_kafka_python_admin_lists_describes_alters_and_deletes_groups(group_brok
         assert listed[group]["protocol_type"] == "consumer" and listed[group]["group_state"] == "Empty"
         assert listed[group]["group_type"] == "classic"
         assert admin.list_group_offsets({group: None})[group][partition].offset == 10
+        # ListGroups filters (v4 states, v5 types) and the multi-group OffsetFetch (v8+).
+        assert group in {g["group_id"] for g in admin.list_groups(states_filter=["empty"])}
+        assert group not in {g["group_id"] for g in admin.list_groups(states_filter=["Stable"])}
+        assert group not in {g["group_id"] for g in admin.list_groups(types_filter=["consumer"])}
+        both = admin.list_group_offsets({group: None, "no-such-group": None})
+        assert both[group][partition].offset == 10 and both["no-such-group"] == {}
         assert admin.describe_groups([group])[group]["group_state"] == "Empty"
         # Reset to 4 while the group is empty, as kafka-consumer-groups.sh --reset-offsets does.
         assert admin.alter_group_offsets(group, {partition: OffsetAndMetadata(4, "", -1)})[partition].errno == 0
