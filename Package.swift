@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SpateCompression", targets: ["SpateCompression"]),
         .library(name: "SpateStorage", targets: ["SpateStorage"]),
         .library(name: "SpateBroker", targets: ["SpateBroker"]),
+        .library(name: "SpateClient", targets: ["SpateClient"]),
         .library(name: "SpateTesting", targets: ["SpateTesting"]),
     ],
     dependencies: [
@@ -86,6 +87,18 @@ let package = Package(
         ),
 
         .target(
+            name: "SpateClient",
+            dependencies: [
+                "SpateWire", "SpateRecords", "SpateCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
             name: "SpateTesting",
             dependencies: [
                 "SpateBroker", "SpateStorage",
@@ -99,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "spate",
             dependencies: [
-                "SpateWire", "SpateBroker",
+                "SpateWire", "SpateBroker", "SpateClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -171,6 +184,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpateClientTests",
+            dependencies: [
+                "SpateClient", "SpateTesting", "SpateBroker", "SpateWire", "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

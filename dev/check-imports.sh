@@ -12,6 +12,8 @@ declare -A allowed=(
   # Storage knows nothing about requests (no SpateWire) and no Foundation; NIOPosix only for the thread pool.
   [SpateStorage]="NIOCore NIOPosix NIOConcurrencyHelpers SystemPackage Logging SpateRecords Glibc Darwin"
   [SpateBroker]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateStorage SpateCompression Glibc Darwin"
+  # The client speaks the protocol over NIO; it knows nothing of the broker or storage.
+  [SpateClient]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateCompression Synchronization Glibc Darwin"
   [SpateTesting]="SpateBroker SpateStorage Logging ServiceLifecycle Glibc Darwin"
 )
 
