@@ -113,6 +113,8 @@ let package = Package(
             name: "spate",
             dependencies: [
                 "SpateWire", "SpateBroker", "SpateClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

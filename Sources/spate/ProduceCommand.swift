@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import NIOPosix
 import SpateClient
 import SpateWire
 
@@ -71,8 +72,13 @@ struct Produce: AsyncParsableCommand {
         let partition = self.partition
         try await runClient(brokers: self.client) {
             try await Producer.withProducer(configuration: configuration) { producer in
-                var lines = lines
-                while let line = lines.next() {
+                // Input is read on NIO's thread pool, a chunk at a time, so a slow pipe never blocks the
+                // cooperative threads the producer runs on.
+                let source = LineReader(lines)
+                while true {
+                    let chunk = try await NIOThreadPool.singleton.runIfActive { source.nextChunk(maxLines: 1024) }
+                    if chunk.isEmpty { break }
+                    for line in chunk {
                     var key: Substring?
                     var value = Substring(line)
                     if let separator, let range = line.range(of: separator) {
@@ -83,6 +89,7 @@ struct Produce: AsyncParsableCommand {
                         ProducerRecord(
                             topic: topic, partition: partition, key: key.map { ByteBuffer(substring: $0) },
                             value: ByteBuffer(substring: value), headers: headers))
+                    }
                 }
                 try await producer.flush()
             }
@@ -90,12 +97,41 @@ struct Produce: AsyncParsableCommand {
     }
 }
 
+/// Hands out lines of a ``LineSource`` in chunks, from whichever thread asks (one at a time).
+final class LineReader: @unchecked Sendable {
+    private var source: any LineSource
+    private let lock = NSLock()
+
+    init(_ source: any LineSource) {
+        self.source = source
+    }
+
+    func nextChunk(maxLines: Int) -> [String] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        var chunk: [String] = []
+        while chunk.count < maxLines, let line = self.source.next() {
+            chunk.append(line)
+            if !self.source.hasBufferedInput { break }
+        }
+        return chunk
+    }
+}
+
 /// Lines of input, without their line terminators.
 protocol LineSource: Sendable {
     mutating func next() -> String?
+    /// Whether more lines are ready without waiting (a pipe may block).
+    var hasBufferedInput: Bool { get }
 }
 
 struct StandardInputLines: LineSource {
+    /// Whether the pipe has bytes waiting (lines already in stdio's buffer count as not ready: the chunk just ends).
+    var hasBufferedInput: Bool {
+        var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0
+    }
+
     mutating func next() -> String? {
         guard var line = readLine(strippingNewline: true) else { return nil }
         if line.hasSuffix("\r") { line.removeLast() }
@@ -103,23 +139,23 @@ struct StandardInputLines: LineSource {
     }
 }
 
-struct FileLines: LineSource, @unchecked Sendable {
-    private var lines: [Substring]
-    private var index = 0
+struct FileLines: LineSource {
+    var hasBufferedInput: Bool { true }
+
+    private let bytes: [UInt8]
+    private var position = 0
 
     init(handle: FileHandle) {
-        let data = handle.readDataToEndOfFile()
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if lines.last == "" { lines.removeLast() }
-        self.lines = lines
+        self.bytes = [UInt8](handle.readDataToEndOfFile())
     }
 
+    /// Splits on `\n` bytes (a Swift `String` would keep `\r\n` together as one character).
     mutating func next() -> String? {
-        guard self.index < self.lines.count else { return nil }
-        defer { self.index += 1 }
-        var line = self.lines[self.index]
-        if line.hasSuffix("\r") { line.removeLast() }
-        return String(line)
+        guard self.position < self.bytes.count else { return nil }
+        var end = self.bytes[self.position...].firstIndex(of: UInt8(ascii: "\n")) ?? self.bytes.count
+        let next = end + 1
+        if end > self.position, self.bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        defer { self.position = next }
+        return String(decoding: self.bytes[self.position..<end], as: UTF8.self)
     }
 }
