@@ -103,8 +103,12 @@ public actor KafkaClient {
                 // Backing off: fail fast with the last error; callers retry after their own backoff.
                 throw failure.error
             }
+            // A connection attempt never outlasts the operation it serves (a blackholed address would otherwise
+            // hold it for the whole connect timeout).
+            var configuration = self.configuration
+            configuration.connectTimeout = min(configuration.connectTimeout, configuration.operationTimeout)
             let connection = try await BrokerConnection.connect(
-                to: address, configuration: self.configuration, group: self.eventLoopGroup, logger: self.logger)
+                to: address, configuration: configuration, group: self.eventLoopGroup, logger: self.logger)
             if self.isShutDown {
                 connection.close()
                 throw KafkaClientError(.shutDown, "the client is shut down")

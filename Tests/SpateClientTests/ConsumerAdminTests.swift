@@ -198,13 +198,14 @@ import Testing
             #expect(error?.message.contains("cannot connect") == true)
             #expect(error?.isRetriable == true)
         }
-        #expect(ContinuousClock.now - started < .seconds(4))
+        // Within the timeout, give or take scheduling on a loaded machine (the default would be 60 s).
+        #expect(ContinuousClock.now - started < .seconds(10))
 
         let admin = Admin(configuration: client)
         let adminStarted = ContinuousClock.now
         let adminError = await #expect(throws: KafkaClientError.self) { _ = try await admin.listTopics() }
         #expect(adminError?.code == .connectionFailed)
-        #expect(ContinuousClock.now - adminStarted < .seconds(4))
+        #expect(ContinuousClock.now - adminStarted < .seconds(10))
         await admin.close()
     }
 

@@ -102,7 +102,7 @@ public actor Producer: Service {
 
     // MARK: Public API
 
-    /// Sends a record and waits for its acknowledgement.
+    /// Sends a record and waits for its acknowledgement (which needs ``run()`` to be running).
     /// - Returns: The record's partition, offset and timestamp (offset -1 with acks=0).
     /// - Throws: ``KafkaClientError``: the broker's error for the record, ``KafkaClientError/Code/timedOut`` after
     ///   ``ProducerConfiguration/deliveryTimeout``, ``KafkaClientError/Code/connectionFailed`` when no broker could
