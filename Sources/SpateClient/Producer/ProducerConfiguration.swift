@@ -74,10 +74,12 @@ public struct ProducerConfiguration: Sendable {
     /// - Throws: ``KafkaClientError`` with ``KafkaClientError/Code/invalidArgument``.
     public func validate() throws {
         try self.client.validate()
-        if self.enableIdempotence == true {
-            guard self.acks == .all else {
-                throw KafkaClientError(.invalidArgument, "an idempotent producer needs acks=all (acks is \(self.acks))")
-            }
+        if self.enableIdempotence == true, self.acks != .all {
+            throw KafkaClientError(.invalidArgument, "an idempotent producer needs acks=all (acks is \(self.acks))")
+        }
+        if self.isIdempotent {
+            // The broker remembers each producer's last five batches per partition: more in flight could not be
+            // told apart from duplicates on retry.
             guard self.maxInFlightRequestsPerConnection <= 5 else {
                 throw KafkaClientError(
                     .invalidArgument, "an idempotent producer allows at most 5 requests in flight per connection")
