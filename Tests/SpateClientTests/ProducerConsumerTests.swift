@@ -177,6 +177,27 @@ import Testing
         }
     }
 
+    @Test func batchFailingForGoodDoesNotTakeTheNextOnesDown() async throws {
+        try await withClientBroker { _, client in
+            try await Admin(configuration: client).createTopic(
+                NewTopic(name: "gap", partitions: 1, configs: ["max.message.bytes": "500"]))
+            var configuration = ProducerConfiguration(client: client)
+            configuration.batchSize = 100  // one record per batch, several batches in flight
+            configuration.linger = .zero
+            let values = ["small 1", String(repeating: "x", count: 1000), "small 2", "small 3"]
+            try await Producer.withProducer(configuration: configuration) { producer in
+                for value in values {
+                    try await producer.enqueue(ProducerRecord(topic: "gap", partition: 0, value: value))
+                }
+                let error = await #expect(throws: KafkaClientError.self) { try await producer.flush() }
+                #expect(error?.kafkaErrorCode == .messageTooLarge)
+                #expect(error?.message.contains("1 record(s)") == true)
+            }
+            let consumed = try await consumeAll(client, partitions: [.init(topic: "gap", partition: 0)], count: 3)
+            #expect(consumed.map { $0.value!.string } == ["small 1", "small 2", "small 3"])
+        }
+    }
+
     @Test func brokerErrorIsTypedAndNotRetried() async throws {
         try await withClientBroker(configure: { $0.topics.autoCreateTopicsEnable = true }) { _, client in
             try await Admin(configuration: client).createTopic(

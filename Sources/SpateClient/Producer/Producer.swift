@@ -503,9 +503,10 @@ public actor Producer: Service {
         var batch = batch
         var state = self.partitions[batch.partition] ?? PartitionState()
         state.inFlight -= 1
-        // A batch after one that failed is refused as out of order: it is retried too, after its predecessor.
+        // A batch after one that failed is refused as out of order: it is retried too, after its predecessor (or,
+        // when the predecessor failed for good, with a new producer ID and fresh sequence numbers).
         let followsFailure =
-            error.kafkaErrorCode == .outOfOrderSequenceNumber && !state.failed.isEmpty
+            error.kafkaErrorCode == .outOfOrderSequenceNumber && (!state.failed.isEmpty || self.needsIdentityReset)
         let now = ContinuousClock.now
         let withinDeadline = now < batch.createdAt + self.configuration.deliveryTimeout
         if error.isRetriable || followsFailure, withinDeadline {
