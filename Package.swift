@@ -195,6 +195,7 @@ let package = Package(
                 "SpateClient", "SpateTesting", "SpateBroker", "SpateWire", "SpateRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

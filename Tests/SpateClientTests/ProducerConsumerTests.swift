@@ -1,4 +1,6 @@
+import Logging
 import NIOCore
+import ServiceLifecycle
 import SpateRecords
 import SpateWire
 import SpateBroker
@@ -174,6 +176,28 @@ import Testing
                 }
                 #expect(error?.code == .invalidArgument)
             }
+        }
+    }
+
+    @Test func gracefulShutdownOfAServiceGroupFlushesTheProducer() async throws {
+        try await withClientBroker { _, client in
+            var configuration = ProducerConfiguration(client: client)
+            configuration.linger = .seconds(30)  // nothing would be sent before the shutdown without the flush
+            let producer = try Producer(configuration: configuration)
+            let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            let group = ServiceGroup(configuration: .init(services: [producer], logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                for i in 0..<100 { try await producer.enqueue(ProducerRecord(topic: "shutdown", partition: 0, value: "v\(i)")) }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            let refused = await #expect(throws: KafkaClientError.self) {
+                try await producer.enqueue(ProducerRecord(topic: "shutdown", partition: 0, value: "late"))
+            }
+            #expect(refused?.code == .shutDown)
+            let consumed = try await consumeAll(client, partitions: [.init(topic: "shutdown", partition: 0)], count: 100)
+            #expect(consumed.map { $0.value!.string } == (0..<100).map { "v\($0)" })
         }
     }
 
