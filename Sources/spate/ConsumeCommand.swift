@@ -12,7 +12,8 @@ struct Consume: AsyncParsableCommand {
             have been printed, --timeout seconds pass without a record, or it is interrupted.
 
             --from takes beginning, end (the default: only new records), an offset (applied to every partition read), \
-            or @TIMESTAMP_MS: the first record at or after that time (milliseconds since the epoch).
+            or @TIMESTAMP_MS: the first record at or after that time (milliseconds since the epoch). An offset before \
+            the log start reads from the log start; one beyond the end waits for new records.
 
             --format value prints each value; kv prints key, separator, value; json prints one object per line with \
             the keys topic, partition, offset, timestamp, key, value and headers (a list of {"key", "value"} \
@@ -62,7 +63,7 @@ struct Consume: AsyncParsableCommand {
         var clientConfiguration = try self.client.makeConfiguration(clientID: "spate-consume")
         clientConfiguration.allowAutoTopicCreation = false
         var configuration = ConsumerConfiguration(client: clientConfiguration)
-        configuration.autoOffsetReset = .earliest
+        configuration.autoOffsetReset = .nearest
         let consumer = try Consumer(configuration: configuration)
         let start = try self.parseStart()
         let topic = TopicName(self.topic)

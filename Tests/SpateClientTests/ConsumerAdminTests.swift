@@ -37,6 +37,32 @@ import Testing
         }
     }
 
+    @Test(arguments: [ConsumerConfiguration.OffsetReset.earliest, .latest, .nearest, .none])
+    func outOfRangePositions(_ reset: ConsumerConfiguration.OffsetReset) async throws {
+        try await withClientBroker { _, client in
+            try await Producer.withProducer(configuration: ProducerConfiguration(client: client)) { producer in
+                for i in 0..<10 { try await producer.enqueue(ProducerRecord(topic: "range", partition: 0, value: "v\(i)")) }
+                try await producer.flush()
+            }
+            let tp = TopicPartition(topic: "range", partition: 0)
+            _ = try await Admin(configuration: client).deleteRecords(before: [tp: 3])
+            var configuration = ConsumerConfiguration(client: client)
+            configuration.autoOffsetReset = reset
+            let consumer = try Consumer(configuration: configuration)
+            for (start, expected) in [(Int64(1), reset == .latest ? 10 : 3), (50, reset == .earliest ? 3 : 10)] {
+                await consumer.assign([tp: .offset(start)])
+                if reset == .none {
+                    let error = await #expect(throws: KafkaClientError.self) { _ = try await consumer.poll() }
+                    #expect(error?.kafkaErrorCode == .offsetOutOfRange)
+                    continue
+                }
+                #expect(try await consumer.poll().isEmpty)
+                #expect(try await consumer.position(of: tp) == Int64(expected), "from \(start)")
+            }
+            await consumer.close()
+        }
+    }
+
     @Test func pauseAndResume() async throws {
         try await withClientBroker { _, client in
             try await Admin(configuration: client).createTopic(NewTopic(name: "pause", partitions: 2))

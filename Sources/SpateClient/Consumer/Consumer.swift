@@ -34,6 +34,8 @@ public actor Consumer {
     private var positions: [TopicPartition: Position] = [:]
     private var paused: Set<TopicPartition> = []
     private var highWatermarks: [TopicPartition: Int64] = [:]
+    /// Positions found out of range, to be moved to the nearest end of the log (``ConsumerConfiguration/OffsetReset/nearest``).
+    private var outOfRange: [TopicPartition: Int64] = [:]
     private var isClosed = false
 
     /// Creates a consumer with no partitions assigned.
@@ -238,6 +240,7 @@ public actor Consumer {
             case .earliest: self.positions[tp] = .pending(.beginning)
             case .latest: self.positions[tp] = .pending(.end)
             case .none: throw KafkaClientError.broker(.offsetOutOfRange, "fetching \(tp) at offset \(requested)")
+            case .nearest: self.outOfRange[tp] = requested
             }
             return nil
         default:
@@ -311,6 +314,15 @@ public actor Consumer {
     }
 
     private func resolvePendingPositions() async throws {
+        if !self.outOfRange.isEmpty {
+            let requested = self.outOfRange
+            self.outOfRange = [:]
+            let starts = try await self.client.listOffsets(requested.mapValues { _ in .earliest })
+            for (partition, offset) in requested where self.positions[partition] == .offset(offset) {
+                let start = starts[partition]?.offset ?? 0
+                self.positions[partition] = offset < start ? .offset(start) : .pending(.end)
+            }
+        }
         var specs: [TopicPartition: OffsetSpec] = [:]
         for (partition, position) in self.positions {
             guard case .pending(let target) = position else { continue }

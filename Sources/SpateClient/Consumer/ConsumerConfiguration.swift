@@ -12,6 +12,9 @@ public struct ConsumerConfiguration: Sendable {
         case latest
         /// Fail ``Consumer/poll(maxWait:)`` with `OFFSET_OUT_OF_RANGE`.
         case none
+        /// Move to the log start when the position is before it, else to the log end (records were deleted, or the
+        /// position was beyond the end). Not a Kafka setting; `spate consume` uses it.
+        case nearest
     }
 
     /// The connection settings.
