@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SpateStorage", targets: ["SpateStorage"]),
         .library(name: "SpateCoordinators", targets: ["SpateCoordinators"]),
         .library(name: "SpateBroker", targets: ["SpateBroker"]),
+        .library(name: "SpateClient", targets: ["SpateClient"]),
         .library(name: "SpateTesting", targets: ["SpateTesting"]),
     ],
     dependencies: [
@@ -97,6 +98,18 @@ let package = Package(
         ),
 
         .target(
+            name: "SpateClient",
+            dependencies: [
+                "SpateWire", "SpateRecords", "SpateCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
             name: "SpateTesting",
             dependencies: [
                 "SpateBroker", "SpateStorage",
@@ -110,7 +123,9 @@ let package = Package(
         .executableTarget(
             name: "spate",
             dependencies: [
-                "SpateWire", "SpateBroker",
+                "SpateWire", "SpateBroker", "SpateClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -188,6 +203,16 @@ let package = Package(
         .testTarget(
             name: "SpateCoordinatorsTests",
             dependencies: ["SpateCoordinators", "SpateWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpateClientTests",
+            dependencies: [
+                "SpateClient", "SpateTesting", "SpateBroker", "SpateWire", "SpateRecords",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

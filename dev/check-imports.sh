@@ -14,6 +14,8 @@ declare -A allowed=(
   # Coordinators are state machines: no sockets, no files, no clock of their own.
   [SpateCoordinators]="NIOCore SpateWire SpateRecords Logging"
   [SpateBroker]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateStorage SpateCompression SpateCoordinators Glibc Darwin"
+  # The client speaks the protocol over NIO; it knows nothing of the broker or storage.
+  [SpateClient]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateCompression Synchronization Glibc Darwin"
   [SpateTesting]="SpateBroker SpateStorage Logging ServiceLifecycle Glibc Darwin"
 )
 

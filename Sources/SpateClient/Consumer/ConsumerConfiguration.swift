@@ -1,0 +1,103 @@
+public import NIOCore
+public import SpateRecords
+public import SpateWire
+
+/// How a ``Consumer`` fetches.
+public struct ConsumerConfiguration: Sendable {
+    /// What to do when a partition's position is not in the log (auto.offset.reset).
+    public enum OffsetReset: Sendable, Hashable {
+        /// Move to the log start.
+        case earliest
+        /// Move to the log end.
+        case latest
+        /// Fail ``Consumer/poll(maxWait:)`` with `OFFSET_OUT_OF_RANGE`.
+        case none
+        /// Move to the log start when the position is before it, else to the log end (records were deleted, or the
+        /// position was beyond the end). Not a Kafka setting; `spate consume` uses it.
+        case nearest
+    }
+
+    /// The connection settings.
+    public var client = ClientConfiguration()
+    /// The group to join (group.id). Group membership is not implemented yet: it must be `nil`, and partitions are
+    /// assigned with ``Consumer/assign(_:)``.
+    public var groupID: GroupID? = nil
+    /// How long the broker may hold a fetch waiting for data (fetch.max.wait.ms). Defaults to 500 ms.
+    public var maxWait: Duration = .milliseconds(500)
+    /// The least data the broker waits for before answering a fetch (fetch.min.bytes). Defaults to 1.
+    public var minBytes: Int32 = 1
+    /// The most data one fetch returns (fetch.max.bytes). Defaults to 50 MiB.
+    public var maxBytes: Int32 = 52_428_800
+    /// The most data one fetch returns per partition (max.partition.fetch.bytes). Defaults to 1 MiB.
+    public var maxPartitionBytes: Int32 = 1_048_576
+    /// Where to go when a position is out of range (auto.offset.reset). Defaults to `.latest`.
+    public var autoOffsetReset: OffsetReset = .latest
+    /// Whether only committed transactional records are returned (isolation.level=read_committed). Defaults to false.
+    public var readCommitted = false
+    /// Whether each fetched batch's CRC-32C is checked (check.crcs). Defaults to true.
+    public var checkCRCs = true
+    /// The most bytes one batch may decompress to (a guard against decompression bombs). Defaults to 256 MiB.
+    public var maxDecompressedBatchSize = 268_435_456
+
+    public init() {}
+
+    public init(client: ClientConfiguration) {
+        self.client = client
+    }
+
+    /// Checks the settings.
+    /// - Throws: ``KafkaClientError`` with ``KafkaClientError/Code/invalidArgument``.
+    public func validate() throws {
+        try self.client.validate()
+        guard self.groupID == nil else {
+            throw KafkaClientError(.invalidArgument, "consumer groups are not supported yet: assign partitions instead")
+        }
+        guard self.maxBytes > 0, self.maxPartitionBytes > 0, self.minBytes >= 0 else {
+            throw KafkaClientError(.invalidArgument, "fetch sizes must be positive")
+        }
+    }
+}
+
+/// Where a consumer reads a partition from.
+public enum SeekTarget: Sendable, Hashable {
+    /// This offset.
+    case offset(Int64)
+    /// The first record whose timestamp is at or after this many milliseconds since the epoch (the end if none).
+    case timestamp(Int64)
+    /// The log start.
+    case beginning
+    /// The log end: only records produced from now on.
+    case end
+}
+
+/// A consumed record.
+public struct ConsumerRecord: Sendable, Hashable {
+    public var topic: TopicName
+    public var partition: Int32
+    public var offset: Int64
+    /// Milliseconds since the epoch: create time, or log append time (see ``timestampType``).
+    public var timestamp: Int64
+    public var timestampType: TimestampType
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+    /// The leader epoch of the batch, or -1.
+    public var leaderEpoch: Int32
+
+    public init(
+        topic: TopicName, partition: Int32, offset: Int64, timestamp: Int64, timestampType: TimestampType,
+        key: ByteBuffer?, value: ByteBuffer?, headers: [RecordHeader], leaderEpoch: Int32
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self.timestampType = timestampType
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.leaderEpoch = leaderEpoch
+    }
+
+    public var topicPartition: TopicPartition { TopicPartition(self.topic, self.partition) }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import SpateClient
+import SpateWire
+
+struct Consume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a topic's records.",
+        discussion: """
+            Reads every partition (or --partition) from --from and prints one record per line until --count records \
+            have been printed, --timeout seconds pass without a record, or it is interrupted.
+
+            --from takes beginning, end (the default: only new records), an offset (applied to every partition read), \
+            or @TIMESTAMP_MS: the first record at or after that time (milliseconds since the epoch). An offset before \
+            the log start reads from the log start; one beyond the end waits for new records.
+
+            --format value prints each value; kv prints key, separator, value; json prints one object per line with \
+            the keys topic, partition, offset, timestamp, key, value and headers (a list of {"key", "value"} \
+            objects); keys and values are UTF-8 text or null.
+
+            Examples:
+              spate consume orders --from beginning
+              spate consume orders --from beginning --count 10 --format json
+              spate consume orders --partition 2 --from 1500 --format kv --key-separator :
+              spate consume orders --from @1700000000000 --timeout 5
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case value, kv, json
+    }
+
+    @OptionGroup var client: ClientOptions
+    @Argument(help: "The topic to consume.") var topic: String
+    @Option(help: ArgumentHelp("beginning, end, an offset, or @timestamp-ms.", valueName: "position"))
+    var from: String = "end"
+    @Option(help: "Stop after this many records.") var count: Int?
+    @Option(help: "Read only this partition.") var partition: Int32?
+    @Option(help: "value, kv or json.") var format: Format = .value
+    @Option(help: ArgumentHelp("Separator between key and value with --format kv.", valueName: "sep"))
+    var keySeparator: String = "\t"
+    @Option(help: ArgumentHelp("Stop after this long without a record.", valueName: "seconds"))
+    var timeout: Double?
+
+    func parseStart() throws -> SeekTarget {
+        switch self.from {
+        case "beginning", "earliest": return .beginning
+        case "end", "latest": return .end
+        default:
+            if self.from.hasPrefix("@"), let ms = Int64(self.from.dropFirst()), ms >= 0 { return .timestamp(ms) }
+            if let offset = Int64(self.from), offset >= 0 { return .offset(offset) }
+            throw ValidationError("--from must be beginning, end, an offset or @timestamp-ms (got '\(self.from)')")
+        }
+    }
+
+    func validate() throws {
+        _ = try self.parseStart()
+        if let count = self.count, count < 0 { throw ValidationError("--count must not be negative") }
+        if let timeout = self.timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        var clientConfiguration = try self.client.makeConfiguration(clientID: "spate-consume")
+        clientConfiguration.allowAutoTopicCreation = false
+        var configuration = ConsumerConfiguration(client: clientConfiguration)
+        configuration.autoOffsetReset = .nearest
+        let consumer = try Consumer(configuration: configuration)
+        let start = try self.parseStart()
+        let topic = TopicName(self.topic)
+        try await runClient(brokers: self.client) {
+            if let partition = self.partition {
+                let metadata = try await consumer.assign(topic: topic, from: start)
+                guard metadata.contains(TopicPartition(topic, partition)) else {
+                    throw KafkaClientError.broker(
+                        .unknownTopicOrPartition, "topic '\(topic)' has no partition \(partition) (it has \(metadata.count))")
+                }
+                await consumer.assign([TopicPartition(topic, partition): start])
+            } else {
+                try await consumer.assign(topic: topic, from: start)
+            }
+            var printed = 0
+            let limit = self.count ?? .max
+            let idleLimit = self.timeout.map { Duration.milliseconds(Int64($0 * 1000)) }
+            var lastRecord = ContinuousClock.now
+            while printed < limit {
+                var wait = consumer.configuration.maxWait
+                if let idleLimit {
+                    let left = lastRecord + idleLimit - .now
+                    if left <= .zero { break }
+                    wait = min(wait, left)
+                }
+                let records = try await consumer.poll(maxWait: wait)
+                if !records.isEmpty { lastRecord = .now }
+                var output = ""
+                for record in records where printed < limit {
+                    self.format(record, into: &output)
+                    printed += 1
+                }
+                if !output.isEmpty { FileHandle.standardOutput.write(Data(output.utf8)) }
+            }
+        }
+        await consumer.close()
+    }
+
+    private func format(_ record: ConsumerRecord, into output: inout String) {
+        let line: String
+        switch self.format {
+        case .value:
+            line = record.value.map { String(buffer: $0) } ?? ""
+        case .kv:
+            line = (record.key.map { String(buffer: $0) } ?? "") + self.keySeparator + (record.value.map { String(buffer: $0) } ?? "")
+        case .json:
+            line = "{\"topic\":\(jsonString(record.topic.rawValue)),\"partition\":\(record.partition),"
+                + "\"offset\":\(record.offset),\"timestamp\":\(record.timestamp),"
+                + "\"key\":\(record.key.map { jsonString(String(buffer: $0)) } ?? "null"),"
+                + "\"value\":\(record.value.map { jsonString(String(buffer: $0)) } ?? "null"),"
+                + "\"headers\":["
+                + record.headers.map {
+                    "{\"key\":\(jsonString($0.key)),\"value\":\($0.value.map { jsonString(String(buffer: $0)) } ?? "null")}"
+                }.joined(separator: ",") + "]}"
+        }
+        output += line
+        output += "\n"
+    }
+}
+
+/// A JSON string literal for `text`.
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    out.reserveCapacity(text.utf8.count + 2)
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case let s where s.value < 0x20:
+            out += "\\u" + String(repeating: "0", count: 4 - String(s.value, radix: 16).count) + String(s.value, radix: 16)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    out += "\""
+    return out
+}

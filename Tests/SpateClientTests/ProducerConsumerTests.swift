@@ -1,0 +1,242 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SpateRecords
+import SpateWire
+import SpateBroker
+import SpateTesting
+import Testing
+
+@testable import SpateClient
+
+@Suite struct ProducerConsumerTests {
+    @Test(arguments: CompressionType.allCases)
+    func roundTripEveryCodec(_ codec: CompressionType) async throws {
+        try await withClientBroker { _, client in
+            let admin = Admin(configuration: client)
+            try await admin.createTopic(NewTopic(name: "round-trip", partitions: 2))
+            var configuration = ProducerConfiguration(client: client)
+            configuration.compression = codec
+            configuration.batchSize = 8192
+            let records = makeRecords(3000, topic: "round-trip", partitions: 2)
+            let acknowledged = try await Producer.withProducer(configuration: configuration) { producer in
+                // Some awaited one by one, the rest fire-and-forget.
+                var metadata: [RecordMetadata] = []
+                for record in records.prefix(50) {
+                    metadata.append(try await producer.send(record))
+                }
+                for record in records.dropFirst(50) {
+                    try await producer.enqueue(record)
+                }
+                try await producer.flush()
+                return metadata
+            }
+            #expect(acknowledged.map(\.offset) == (0..<50).map { Int64($0 / 2) })
+            #expect(acknowledged.map(\.partition) == (0..<50).map { Int32($0 % 2) })
+            let consumed = try await consumeAll(
+                client, partitions: [.init(topic: "round-trip", partition: 0), .init(topic: "round-trip", partition: 1)],
+                count: records.count)
+            #expect(consumed.count == records.count)
+            for partition in Int32(0)...1 {
+                let got = consumed.filter { $0.partition == partition }
+                let expected = records.filter { $0.partition == partition }
+                #expect(got.map(\.offset) == (0..<Int64(expected.count)).map { $0 })
+                #expect(got.map(Content.init) == expected.map(Content.init))
+            }
+            await admin.close()
+        }
+    }
+
+    @Test func sendReturnsPartitionOffsetAndTimestamp() async throws {
+        try await withClientBroker { _, client in
+            try await Producer.withProducer(configuration: ProducerConfiguration(client: client)) { producer in
+                let first = try await producer.send(
+                    ProducerRecord(topic: "meta", partition: 0, value: "a", timestamp: 1_700_000_000_000))
+                let second = try await producer.send(ProducerRecord(topic: "meta", partition: 0, value: "b"))
+                #expect(first.topic == "meta")
+                #expect(first.partition == 0)
+                #expect(first.offset == 0)
+                #expect(first.timestamp == 1_700_000_000_000)
+                #expect(second.offset == 1)
+                #expect(second.timestamp > 1_700_000_000_000)
+            }
+        }
+    }
+
+    @Test(arguments: [ProducerConfiguration.Acks.none, .leader, .all])
+    func everyAcksSetting(_ acks: ProducerConfiguration.Acks) async throws {
+        try await withClientBroker { _, client in
+            var configuration = ProducerConfiguration(client: client)
+            configuration.acks = acks
+            let records = makeRecords(500, topic: "acks", partitions: 1)
+            let offsets = try await Producer.withProducer(configuration: configuration) { producer in
+                try await withThrowingTaskGroup(of: Int64.self) { group in
+                    // Sends from one task keep their order; acks=0 has no offsets.
+                    for record in records.prefix(3) { group.addTask { try await producer.send(record).offset } }
+                    var offsets: [Int64] = []
+                    for try await offset in group { offsets.append(offset) }
+                    for record in records.dropFirst(3) { try await producer.enqueue(record) }
+                    try await producer.flush()
+                    return offsets.sorted()
+                }
+            }
+            #expect(offsets == (acks == .none ? [-1, -1, -1] : [0, 1, 2]))
+            let consumed = try await consumeAll(client, partitions: [.init(topic: "acks", partition: 0)], count: 500)
+            #expect(Set(consumed.prefix(3).map(Content.init)) == Set(records.prefix(3).map(Content.init)))
+            #expect(consumed.dropFirst(3).map(Content.init) == records.dropFirst(3).map(Content.init))
+        }
+    }
+
+    @Test func keyedRecordsFollowMurmur2AndKeylessRecordsStick() async throws {
+        try await withClientBroker { _, client in
+            try await Admin(configuration: client).createTopic(NewTopic(name: "spread", partitions: 5))
+            var configuration = ProducerConfiguration(client: client)
+            configuration.linger = .seconds(10)  // one batch per partition until flush
+            let keyed = (0..<200).map { ProducerRecord(topic: "spread", key: "user-\($0)", value: "v\($0)") }
+            let keyless = (0..<50).map { ProducerRecord(topic: "spread", value: "keyless \($0)") }
+            try await Producer.withProducer(configuration: configuration) { producer in
+                for record in keyed + keyless { try await producer.enqueue(record) }
+                try await producer.flush()
+            }
+            let partitions = (0..<5).map { TopicPartition(topic: "spread", partition: Int32($0)) }
+            let consumed = try await consumeAll(client, partitions: partitions, count: 250)
+            for record in consumed where record.key != nil {
+                #expect(
+                    record.partition
+                        == DefaultPartitioner.partition(forKey: record.key!, partitionCount: 5))
+            }
+            // Sticky: the keyless records, all in one open batch, went to a single partition.
+            #expect(Set(consumed.filter { $0.key == nil }.map(\.partition)).count == 1)
+        }
+    }
+
+    @Test func idempotentProducerStampsProducerIDAndContiguousSequences() async throws {
+        try await withClientBroker { _, client in
+            var configuration = ProducerConfiguration(client: client)
+            configuration.batchSize = 1024  // many batches, several in flight
+            configuration.linger = .zero
+            #expect(configuration.isIdempotent)
+            let records = makeRecords(2000, topic: "idempotent", partitions: 1)
+            try await Producer.withProducer(configuration: configuration) { producer in
+                for record in records { try await producer.enqueue(record) }
+                try await producer.flush()
+            }
+            let kafka = KafkaClient(configuration: client)
+            var batches: [RecordBatch] = []
+            var offset: Int64 = 0
+            while offset < 2000 {
+                let response = try await kafka.send(to: nil, maxVersion: 12) { _ in
+                    FetchRequest(
+                        replicaID: -1, maxWaitMs: 100, minBytes: 1, maxBytes: 1 << 24,
+                        topics: [
+                            .init(topic: "idempotent", partitions: [.init(partition: 0, fetchOffset: offset, partitionMaxBytes: 1 << 24)])
+                        ])
+                }
+                let fetched = Array(response.responses[0].partitions[0].records.map { Array($0.batches) } ?? [])
+                #expect(!fetched.isEmpty)
+                batches += fetched
+                offset = fetched.last?.nextOffset ?? offset
+            }
+            await kafka.shutdown()
+            #expect(batches.count > 10)
+            let producerIDs = Set(batches.map(\.producerID))
+            #expect(producerIDs.count == 1)
+            #expect(producerIDs.first! >= 0)
+            var expectedSequence: Int32 = 0
+            for batch in batches {
+                #expect(batch.baseSequence == expectedSequence)
+                #expect(batch.baseOffset == Int64(expectedSequence))
+                expectedSequence += batch.recordCount
+            }
+            #expect(expectedSequence == 2000)
+        }
+    }
+
+    @Test func nonIdempotentProducerSendsNoProducerID() async throws {
+        try await withClientBroker { _, client in
+            var configuration = ProducerConfiguration(client: client)
+            configuration.acks = .leader
+            #expect(!configuration.isIdempotent)
+            try await Producer.withProducer(configuration: configuration) { producer in
+                _ = try await producer.send(ProducerRecord(topic: "plain", partition: 0, value: "x"))
+            }
+            configuration.enableIdempotence = true
+            #expect(throws: KafkaClientError.self) { try configuration.validate() }
+        }
+    }
+
+    @Test func recordLargerThanMaxRequestSizeIsRefused() async throws {
+        try await withClientBroker { _, client in
+            var configuration = ProducerConfiguration(client: client)
+            configuration.maxRequestSize = 1000
+            try await Producer.withProducer(configuration: configuration) { producer in
+                let error = await #expect(throws: KafkaClientError.self) {
+                    _ = try await producer.send(
+                        ProducerRecord(topic: "big", partition: 0, value: String(repeating: "x", count: 2000)))
+                }
+                #expect(error?.code == .invalidArgument)
+            }
+        }
+    }
+
+    @Test func gracefulShutdownOfAServiceGroupFlushesTheProducer() async throws {
+        try await withClientBroker { _, client in
+            var configuration = ProducerConfiguration(client: client)
+            configuration.linger = .seconds(30)  // nothing would be sent before the shutdown without the flush
+            let producer = try Producer(configuration: configuration)
+            let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            let group = ServiceGroup(configuration: .init(services: [producer], logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                for i in 0..<100 { try await producer.enqueue(ProducerRecord(topic: "shutdown", partition: 0, value: "v\(i)")) }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            let refused = await #expect(throws: KafkaClientError.self) {
+                try await producer.enqueue(ProducerRecord(topic: "shutdown", partition: 0, value: "late"))
+            }
+            #expect(refused?.code == .shutDown)
+            let consumed = try await consumeAll(client, partitions: [.init(topic: "shutdown", partition: 0)], count: 100)
+            #expect(consumed.map { $0.value!.string } == (0..<100).map { "v\($0)" })
+        }
+    }
+
+    @Test func batchFailingForGoodDoesNotTakeTheNextOnesDown() async throws {
+        try await withClientBroker { _, client in
+            try await Admin(configuration: client).createTopic(
+                NewTopic(name: "gap", partitions: 1, configs: ["max.message.bytes": "500"]))
+            var configuration = ProducerConfiguration(client: client)
+            configuration.batchSize = 100  // one record per batch, several batches in flight
+            configuration.linger = .zero
+            let values = ["small 1", String(repeating: "x", count: 1000), "small 2", "small 3"]
+            try await Producer.withProducer(configuration: configuration) { producer in
+                for value in values {
+                    try await producer.enqueue(ProducerRecord(topic: "gap", partition: 0, value: value))
+                }
+                let error = await #expect(throws: KafkaClientError.self) { try await producer.flush() }
+                #expect(error?.kafkaErrorCode == .messageTooLarge)
+                #expect(error?.message.contains("1 record(s)") == true)
+            }
+            let consumed = try await consumeAll(client, partitions: [.init(topic: "gap", partition: 0)], count: 3)
+            #expect(consumed.map { $0.value!.string } == ["small 1", "small 2", "small 3"])
+        }
+    }
+
+    @Test func brokerErrorIsTypedAndNotRetried() async throws {
+        try await withClientBroker(configure: { $0.topics.autoCreateTopicsEnable = true }) { _, client in
+            try await Admin(configuration: client).createTopic(
+                NewTopic(name: "small", partitions: 1, configs: ["max.message.bytes": "200"]))
+            try await Producer.withProducer(configuration: ProducerConfiguration(client: client)) { producer in
+                let error = await #expect(throws: KafkaClientError.self) {
+                    _ = try await producer.send(
+                        ProducerRecord(topic: "small", partition: 0, value: String(repeating: "x", count: 1000)))
+                }
+                #expect(error?.kafkaErrorCode == .messageTooLarge)
+                #expect(error?.isRetriable == false)
+                // The producer carries on (with a new producer ID) after the failed batch.
+                let next = try await producer.send(ProducerRecord(topic: "small", partition: 0, value: "ok"))
+                #expect(next.offset == 0)
+            }
+        }
+    }
+}
