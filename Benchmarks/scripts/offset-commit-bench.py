@@ -53,10 +53,11 @@ def offset_commit_body(group, partitions):
 
 
 def check(response, partitions):
-    """OffsetCommit v2 response: correlation ID, throttle, then topics of partitions with error codes: all must be 0."""
-    correlation, _, topics = struct.unpack(">iii", response[:12])
+    """OffsetCommit v2 response: correlation ID, then topics of partitions with error codes (no throttle time before
+    v3): all must be 0."""
+    correlation, topics = struct.unpack(">ii", response[:8])
     assert correlation == 7
-    at, errors, seen = 12, [], 0
+    at, errors, seen = 8, [], 0
     for _ in range(topics):
         (length,) = struct.unpack(">h", response[at:at + 2])
         at += 2 + length
