@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import SpateClient
 
 /// Options every client subcommand shares; `--brokers` may also come before the subcommand (`spate --brokers …`).
@@ -17,7 +21,7 @@ struct ClientOptions: ParsableArguments {
     var clientTimeout: Double = 10
 
     func makeConfiguration(clientID: String) throws -> ClientConfiguration {
-        let text = self.brokers ?? ProcessInfo.processInfo.environment["SPATE_BROKERS"] ?? "127.0.0.1:9092"
+        let text = self.brokers ?? getenv("SPATE_BROKERS").map { String(cString: $0) } ?? "127.0.0.1:9092"
         var configuration = ClientConfiguration()
         do {
             configuration.bootstrapServers = try BrokerAddress.parseList(text)
@@ -68,7 +72,43 @@ func runClient(brokers: ClientOptions, _ body: () async throws -> Void) async th
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("spate: error: \(message)\n".utf8))
+    writeAll("spate: error: \(message)\n", to: 2)
+}
+
+// The `spate` executable does not link Foundation (the broker's idle memory; see Serve.swift): the little file and
+// standard-stream I/O the client commands need is done with the C library.
+
+/// Writes all of `text` to a file descriptor (1: standard output, 2: standard error), retrying short writes.
+func writeAll(_ text: String, to descriptor: Int32) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            return
+        }
+        offset += written
+    }
+    bytes.removeAll()
+}
+
+/// The whole content of a file, or nil when it cannot be opened or read.
+func readWholeFile(_ path: String) -> [UInt8]? {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
+        if count == 0 { return result }
+        result += chunk[0..<count]
+    }
 }
 
 /// Parses `key=value`.
@@ -88,7 +128,7 @@ func formatTable(_ rows: [[String]]) -> String {
     }
     return rows.map { row in
         row.enumerated().map { i, cell in
-            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            i == row.count - 1 ? cell : cell + String(repeating: " ", count: max(0, widths[i] - cell.count))
         }.joined(separator: "  ")
     }.joined(separator: "\n")
 }

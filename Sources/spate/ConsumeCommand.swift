@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import NIOCore
 import SpateClient
 import SpateWire
@@ -96,7 +95,7 @@ struct Consume: AsyncParsableCommand {
                     self.format(record, into: &output)
                     printed += 1
                 }
-                if !output.isEmpty { FileHandle.standardOutput.write(Data(output.utf8)) }
+                if !output.isEmpty { writeAll(output, to: 1) }
             }
         }
         await consumer.close()

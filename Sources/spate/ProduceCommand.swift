@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SpateClient
@@ -59,11 +59,11 @@ struct Produce: AsyncParsableCommand {
         }
         let lines: any LineSource
         if let path = self.file {
-            guard let handle = FileHandle(forReadingAtPath: path) else {
+            guard let file = FileLines(path: path) else {
                 printError("cannot open \(path)")
                 throw ClientExit.failure
             }
-            lines = FileLines(handle: handle)
+            lines = file
         } else {
             lines = StandardInputLines()
         }
@@ -81,7 +81,7 @@ struct Produce: AsyncParsableCommand {
                     for line in chunk {
                     var key: Substring?
                     var value = Substring(line)
-                    if let separator, let range = line.range(of: separator) {
+                    if let separator, let range = line.firstRange(of: separator) {
                         key = line[..<range.lowerBound]
                         value = line[range.upperBound...]
                     }
@@ -100,7 +100,7 @@ struct Produce: AsyncParsableCommand {
 /// Hands out lines of a ``LineSource`` in chunks, from whichever thread asks (one at a time).
 final class LineReader: @unchecked Sendable {
     private var source: any LineSource
-    private let lock = NSLock()
+    private let lock = NIOLock()
 
     init(_ source: any LineSource) {
         self.source = source
@@ -145,8 +145,10 @@ struct FileLines: LineSource {
     private let bytes: [UInt8]
     private var position = 0
 
-    init(handle: FileHandle) {
-        self.bytes = [UInt8](handle.readDataToEndOfFile())
+    /// Reads the whole file (nil when it cannot be opened or read).
+    init?(path: String) {
+        guard let bytes = readWholeFile(path) else { return nil }
+        self.bytes = bytes
     }
 
     /// Splits on `\n` bytes (a Swift `String` would keep `\r\n` together as one character).
