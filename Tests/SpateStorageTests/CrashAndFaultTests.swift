@@ -91,7 +91,7 @@ import Testing
         let reopened = try Self.open(fs, config: LogConfig())
         try Self.expectConsistentPrefix(reopened, appended: Self.values(batches: 0..<4) { _ in 3 }, acknowledged: 12)
         #expect(reopened.logEndOffset == 12)
-        #expect(fs.bytes(of: path)!.count == Int(reopened.sizeInBytes))
+        #expect(fs.bytes(of: path)!.count == Int(try reopened.sizeInBytes))
     }
 
     @Test func aFlippedByteMidSegmentTruncatesFromThatBatch() throws {

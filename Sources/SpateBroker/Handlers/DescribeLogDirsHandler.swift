@@ -43,7 +43,7 @@ struct DescribeLogDirsHandler: RequestHandler {
                         let log = replicas.logManager.log(for: TopicPartition(topic: topic.name, partition: index))
                         return .init(
                             partitionIndex: index,
-                            partitionSize: log?.sizeInBytes ?? 0,
+                            partitionSize: (try? log?.sizeInBytes) ?? 0,
                             offsetLag: 0,
                             isFutureKey: false
                         )
