@@ -252,12 +252,17 @@ final class LogSegment {
         guard !self.tailLoaded else { return }  // loading may have rebuilt everything
         let time = try self.timeIndex()
         let start = index.lookup(offset: Int64.max)
-        var scanner = BatchScanner(file: try self.logFile(), from: start.position, end: try self.size)
+        // Headers only, and at most an index interval of them: small reads (this runs for every partition at
+        // start-up).
+        var scanner = BatchScanner(
+            file: try self.logFile(), from: start.position, end: try self.size, chunkSize: BatchScanner.headerChunkSize)
         var next = self.baseOffset
         var sinceLast = 0
+        var firstTimestamp: Int64?
         self.maxTimestamp = time.lastEntry?.timestamp ?? -1
         self.offsetOfMaxTimestamp = time.lastEntry?.offset ?? -1
         while let header = try scanner.nextHeader() {
+            if header.position == 0 { firstTimestamp = header.maxTimestamp }
             if header.maxTimestamp > self.maxTimestamp {
                 self.maxTimestamp = header.maxTimestamp
                 self.offsetOfMaxTimestamp = header.lastOffset
@@ -265,10 +270,12 @@ final class LogSegment {
             sinceLast += header.size
             next = header.nextOffset
         }
-        if try self.size > 0 {
-            var first = BatchScanner(file: try self.logFile(), from: 0, end: try self.size)
-            self.rollingBasedTimestamp = try first.nextHeader()?.maxTimestamp
+        if firstTimestamp == nil, try self.size > 0 {
+            var first = BatchScanner(
+                file: try self.logFile(), from: 0, end: try self.size, chunkSize: RecordBatch.headerSize)
+            firstTimestamp = try first.nextHeader()?.maxTimestamp
         }
+        self.rollingBasedTimestamp = firstTimestamp
         self.nextOffset = next
         self.bytesSinceLastIndexEntry = sinceLast
         self.tailLoaded = true
