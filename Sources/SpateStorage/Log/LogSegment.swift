@@ -458,9 +458,26 @@ final class LogSegment {
         try self.openedLogFile?.sync()
     }
 
+    /// Writes the index entries still buffered in memory to the index files (before they are synced or closed).
+    func writePendingIndexEntries() throws(StorageError) {
+        if self.loadedOffsetIndex?.hasPendingEntries == true {
+            var index = self.loadedOffsetIndex!
+            self.loadedOffsetIndex = nil  // the only reference, so writing does not copy the entry arrays
+            defer { self.loadedOffsetIndex = index }
+            try index.writePending()
+        }
+        if self.loadedTimeIndex?.hasPendingEntries == true {
+            var time = self.loadedTimeIndex!
+            self.loadedTimeIndex = nil
+            defer { self.loadedTimeIndex = time }
+            try time.writePending()
+        }
+    }
+
     /// Makes the index files durable if they are open (they may have been rebuilt or written since start-up).
     func syncOpenIndexes() throws(StorageError) {
         guard self.indexesDirty else { return }
+        try self.writePendingIndexEntries()
         try self.openedOffsetIndexFile?.sync()
         try self.openedTimeIndexFile?.sync()
         self.indexesDirty = false
@@ -468,6 +485,7 @@ final class LogSegment {
 
     /// Makes the log file and both index files durable (on roll and close).
     func flushIncludingIndexes() throws(StorageError) {
+        try self.writePendingIndexEntries()
         try self.openedLogFile?.sync()
         try self.openedOffsetIndexFile?.sync()
         try self.openedTimeIndexFile?.sync()
@@ -475,6 +493,8 @@ final class LogSegment {
     }
 
     func close() {
+        // Best effort: an index without its newest entries is still correct (only sparser).
+        try? self.writePendingIndexEntries()
         let log = self.logFileLock.withLock { () -> (any SegmentFile)? in
             defer { self.logFileState = .closed }
             if case .open(let file) = self.logFileState { return file }
