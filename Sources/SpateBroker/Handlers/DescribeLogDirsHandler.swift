@@ -40,7 +40,7 @@ struct DescribeLogDirsHandler: RequestHandler {
                 DescribeLogDirsResponse.DescribeLogDirsTopic(
                     name: TopicName(topic.name),
                     partitions: partitions.map { index in
-                        let log = replicas.logManager.log(for: TopicPartition(topic: topic.name, partition: index))
+                        let log = try? replicas.logManager.log(for: TopicPartition(topic: topic.name, partition: index))
                         return .init(
                             partitionIndex: index,
                             partitionSize: (try? log?.sizeInBytes) ?? 0,
