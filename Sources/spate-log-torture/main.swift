@@ -384,7 +384,7 @@ func runVerify(_ arguments: Arguments) throws -> Never {
                 nowMs: nowMs(),
                 logger: Logger(label: "spate.log-torture")
             )
-            guard let log = manager.log(for: topicPartition) else {
+            guard let log = try manager.log(for: topicPartition) else {
                 guard before.records.isEmpty else { throw VerifyError("no log for \(topicPartition) after recovery") }
                 emit("summary records=0 batches=0 segments=0 log_end=0 torn_bytes_before_recovery=0")
                 exit(0)

@@ -1,9 +1,14 @@
 import ArgumentParser
-import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
 import SpateBroker
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,7 +57,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "spate")
         let configuration: BrokerConfiguration
         do {
-            configuration = try self.makeConfiguration(environment: ProcessInfo.processInfo.environment)
+            configuration = try self.makeConfiguration(environment: processEnvironment())
             try configuration.validate()
         } catch let error as ConfigurationError {
             throw ValidationError("\(error)")
@@ -69,23 +74,22 @@ struct Serve: AsyncParsableCommand {
     func makeConfiguration(environment: [String: String]) throws -> BrokerConfiguration {
         var configuration = BrokerConfiguration()
         if let path = self.config {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            guard let text = readTextFile(path) else {
                 throw ConfigurationError("--config", "cannot read \(path)")
             }
             for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let line = rawLine.trimmingCharacters(in: .whitespaces)
+                let line = rawLine.trimmingBlanks
                 if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
                 guard let separator = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else {
                     throw ConfigurationError("\(path):\(number + 1)", "expected key=value")
                 }
                 try configuration.apply(
-                    property: line[..<separator].trimmingCharacters(in: .whitespaces),
-                    value: line[line.index(after: separator)...].trimmingCharacters(in: .whitespaces))
+                    property: line[..<separator].trimmingBlanks, value: line[line.index(after: separator)...].trimmingBlanks)
             }
         }
         for (key, value) in environment.sorted(by: { $0.key < $1.key })
         where key.hasPrefix("SPATE_") && key != "SPATE_BROKERS" {
-            let name = key.dropFirst("SPATE_".count).lowercased().replacingOccurrences(of: "_", with: ".")
+            let name = String(key.dropFirst("SPATE_".count).lowercased().map { $0 == "_" ? "." : $0 })
             do {
                 try configuration.apply(property: name, value: value)
             } catch let error as ConfigurationError {
@@ -104,5 +108,49 @@ struct Serve: AsyncParsableCommand {
             try configuration.apply(property: "advertised.listeners", value: advertised)
         }
         return configuration
+    }
+}
+
+// The broker executable does not link Foundation (issue 4: idle RSS; Foundation and its ICU libraries were ~6 MB of
+// the idle broker's resident memory): the few things `serve` needed from it are below.
+
+/// The process environment (what `ProcessInfo.processInfo.environment` gives).
+func processEnvironment() -> [String: String] {
+    var environment: [String: String] = [:]
+    var entry = environ
+    while let pointer = entry.pointee {
+        let text = String(cString: pointer)
+        if let eq = text.firstIndex(of: "=") {
+            environment[String(text[..<eq])] = String(text[text.index(after: eq)...])
+        }
+        entry += 1
+    }
+    return environment
+}
+
+/// The contents of a UTF-8 text file, or nil if it cannot be read or is not valid UTF-8.
+func readTextFile(_ path: String) -> String? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+        bytes += chunk[..<count]
+        if count < chunk.count { break }
+    }
+    guard ferror(file) == 0 else { return nil }
+    return String(validating: bytes, as: UTF8.self)
+}
+
+extension StringProtocol {
+    /// Without leading and trailing blanks: tabs and Unicode space separators (Foundation's `.whitespaces`).
+    var trimmingBlanks: String {
+        func isBlank(_ character: Character) -> Bool {
+            character == "\t" || (character.isWhitespace && !character.isNewline)
+        }
+        guard let first = self.firstIndex(where: { !isBlank($0) }) else { return "" }
+        let last = self.lastIndex(where: { !isBlank($0) })!
+        return String(self[first...last])
     }
 }

@@ -36,9 +36,9 @@ import Testing
 
         let reopened = try openManager()
         #expect(reopened.hadCleanShutdown)
-        #expect(reopened.log(for: partition)?.logEndOffset == 12)
+        #expect(try reopened.log(for: partition)?.logEndOffset == 12)
         #expect(try readAll(reopened.log(for: partition)!).count == 12)
         _ = try reopened.log(for: partition)!.append(RecordSet(buffer: try makeBatch(count: 1)), leaderEpoch: 0, nowMs: 0)
-        #expect(reopened.log(for: partition)?.logEndOffset == 13)
+        #expect(try reopened.log(for: partition)?.logEndOffset == 13)
     }
 }

@@ -91,7 +91,7 @@ import Testing
         let reopened = try Self.open(fs, config: LogConfig())
         try Self.expectConsistentPrefix(reopened, appended: Self.values(batches: 0..<4) { _ in 3 }, acknowledged: 12)
         #expect(reopened.logEndOffset == 12)
-        #expect(fs.bytes(of: path)!.count == Int(reopened.sizeInBytes))
+        #expect(fs.bytes(of: path)!.count == Int(try reopened.sizeInBytes))
     }
 
     @Test func aFlippedByteMidSegmentTruncatesFromThatBatch() throws {
@@ -173,23 +173,61 @@ import Testing
         for number in 0..<3 { _ = try Self.appendBatch(log, number: number, count: 2) }
         fs.injectNext(.shortWrite(bytes: 10), matching: ".log")
         #expect(throws: StorageError.self) { try Self.appendBatch(log, number: 3, count: 2) }
-        fs.injectNext(.diskFull, matching: ".index")
-        #expect(throws: StorageError.self) { try Self.appendBatch(log, number: 3, count: 2) }
-        // A time-index entry is written only for a newer max timestamp: give this batch one.
-        fs.injectNext(.diskFull, matching: ".timeindex")
-        #expect(throws: StorageError.self) {
-            try log.append(RecordSet(buffer: try makeBatch(count: 2, prefix: "b3", timestamp: 9_000)), leaderEpoch: 0, nowMs: 0)
+        #expect(log.logEndOffset == 6)
+        // Index entries are buffered and written `OffsetIndex.pendingLimit` at a time: a failure to write them fails
+        // the append that writes them, which leaves the log as it was. (A time-index entry is added only for a newer
+        // max timestamp: the second round gives every batch one.)
+        var number = 3
+        for (suffix, newerTimestamps) in [(".index", false), (".timeindex", true)] {
+            fs.injectNext(.diskFull, matching: suffix)
+            var failures = 0
+            for _ in 0...(2 * OffsetIndex.pendingLimit) {
+                let end = log.logEndOffset
+                let timestamp: Int64 = newerTimestamps ? 100_000 + 10 * Int64(number) : 1_000
+                do {
+                    _ = try log.append(
+                        RecordSet(buffer: try makeBatch(count: 2, prefix: "b\(number)", timestamp: timestamp)),
+                        leaderEpoch: 0, nowMs: 0)
+                    number += 1
+                } catch {
+                    failures += 1
+                    #expect(log.logEndOffset == end)
+                    break
+                }
+            }
+            #expect(failures == 1, "no append failed on \(suffix)")
         }
         #expect(fs.armedFaultCount == 0)
-        #expect(log.logEndOffset == 6)
-        try Self.expectConsistentPrefix(log, appended: Self.values(batches: 0..<3) { _ in 2 }, acknowledged: 6)
-        for number in 3..<6 { _ = try Self.appendBatch(log, number: number, count: 2) }
-        let appended = Self.values(batches: 0..<6) { _ in 2 }
-        try Self.expectConsistentPrefix(log, appended: appended, acknowledged: 12)
+        try Self.expectConsistentPrefix(
+            log, appended: Self.values(batches: 0..<number) { _ in 2 }, acknowledged: 2 * number)
+        for _ in 0..<3 {
+            _ = try Self.appendBatch(log, number: number, count: 2)
+            number += 1
+        }
+        let appended = Self.values(batches: 0..<number) { _ in 2 }
+        try Self.expectConsistentPrefix(log, appended: appended, acknowledged: 2 * number)
         #expect(try log.offset(forTimestamp: 1_001)?.offset == 1)
         try log.flush(nowMs: 0)
         memory.crash(keepUnsynced: .all)
-        try Self.expectConsistentPrefix(try Self.open(memory, config: config), appended: appended, acknowledged: 12)
+        try Self.expectConsistentPrefix(try Self.open(memory, config: config), appended: appended, acknowledged: 2 * number)
+    }
+
+    /// Buffered index entries are written when the segment rolls and closes: a clean restart finds every entry in the
+    /// index files (not only those written in full groups of `OffsetIndex.pendingLimit`).
+    @Test func bufferedIndexEntriesReachTheFilesAtRollAndClose() throws {
+        let memory = InMemoryFileSystem()
+        var config = LogConfig()
+        config.indexIntervalBytes = 1
+        let log = try Self.open(memory, config: config)
+        for number in 0..<10 { _ = try Self.appendBatch(log, number: number, count: 2) }
+        try log.roll(nowMs: 0)
+        for number in 10..<15 { _ = try Self.appendBatch(log, number: number, count: 2) }
+        try log.close(nowMs: 0)
+        let first = try #require(try memory.readWholeFile(Self.directory + "/00000000000000000000.index"))
+        let second = try #require(try memory.readWholeFile(Self.directory + "/00000000000000000020.index"))
+        // One entry per batch after the first of each segment.
+        #expect(first.readableBytes == 9 * OffsetIndex.entrySize)
+        #expect(second.readableBytes == 4 * OffsetIndex.entrySize)
     }
 
     @Test func oneFsyncCoversEveryWaitingAcknowledgement() async throws {

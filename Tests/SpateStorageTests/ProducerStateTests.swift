@@ -320,6 +320,6 @@ func idempotentBatch(
         let restarted = try LogManager.open(
             dataDirectory: "/var/spate-data", fileSystem: fs, compressor: nil, config: { _ in LogConfig() }, nowMs: 0,
             logger: testLogger)
-        #expect(Set(restarted.log(for: Self.partition)!.producerState.producers.keys) == [1])
+        #expect(Set(try restarted.log(for: Self.partition)!.producerState.producers.keys) == [1])
     }
 }

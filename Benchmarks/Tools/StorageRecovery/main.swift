@@ -14,6 +14,10 @@ import StorageBenchmarkSupport
 
 let repetitions = 5
 
+/// `STORAGE_RECOVERY_ONLY=restart` (or `recovery`) runs one section only.
+let onlySection: String? = getenv("STORAGE_RECOVERY_ONLY").map { String(cString: $0) }
+func runs(_ section: String) -> Bool { onlySection == nil || onlySection == section }
+
 /// Prints a line and flushes at once (stdout is a file in the recorded runs).
 func say(_ line: String) {
     print(line)
@@ -78,7 +82,7 @@ say("StorageRecovery: base directory \(benchBaseDirectory)")
 
 // MARK: 1. Clean restart with 1,000 segments
 
-do {
+if runs("restart") {
     let dataDirectory = freshDirectory("restart")
     defer { removeTree(dataDirectory) }
     let config = benchConfig(segmentBytes: 16 << 10)
@@ -94,37 +98,49 @@ do {
         }
     }
     say(
-        "restart: \(log.segmentCount) segments, \(log.sizeInBytes) bytes, log end offset \(log.logEndOffset); "
+        "restart: \(log.segmentCount) segments, \(try log.sizeInBytes) bytes, log end offset \(log.logEndOffset); "
             + "filled in \(fixed(fillMs, 0)) ms (every roll fsyncs)")
     try manager.shutdown(nowMs: benchNowMs)
 
-    func openClean() throws -> Double {
-        let (reopened, ms) = try timed {
-            try LogManager.open(
+    /// Times `LogManager.open` until the log is usable (its log end offset known), then, separately, the first fetch
+    /// from the oldest segment (which a lazily opened segment pays for: opening its files, loading its index).
+    func openClean() throws -> (open: Double, firstOldRead: Double) {
+        let (reopened, ms) = try timed { () throws -> LogManager in
+            let manager = try LogManager.open(
                 dataDirectory: dataDirectory, fileSystem: PosixFileSystem(), compressor: nil, config: { _ in config },
                 nowMs: benchNowMs, logger: silentLogger)
+            precondition(manager.log(for: benchTopicPartition)!.logEndOffset > 0)
+            return manager
         }
         precondition(reopened.hadCleanShutdown, "expected a clean start")
         let log = reopened.log(for: benchTopicPartition)!
         precondition(log.segmentCount >= 1_000)
+        let (_, readMs) = try timed { () throws in
+            let slice = try log.read(from: log.logStartOffset, maxBytes: 1 << 20)!
+            precondition(try slice.readBytes().readableBytes > 0)
+        }
         try reopened.shutdown(nowMs: benchNowMs)
-        return ms
+        return (ms, readMs)
     }
-    var warm: [Double] = []
+    var warm: [(open: Double, firstOldRead: Double)] = []
     for _ in 0..<repetitions { warm.append(try openClean()) }
-    say("restart clean, page cache warm: LogManager.open ms: \(summary(warm))")
-    var cold: [Double] = []
+    say(
+        "restart clean, page cache warm: LogManager.open (+ log end offset) ms: \(summary(warm.map(\.open))); "
+            + "then first read of the oldest segment ms: \(summary(warm.map(\.firstOldRead)))")
+    var cold: [(open: Double, firstOldRead: Double)] = []
     var note = ""
-    for _ in 0..<3 {
+    for _ in 0..<5 {
         note = dropCaches()
         cold.append(try openClean())
     }
-    say("restart clean, cold (\(note)): LogManager.open ms: \(summary(cold))")
+    say(
+        "restart clean, cold (\(note)): LogManager.open (+ log end offset) ms: \(summary(cold.map(\.open))); "
+            + "then first read of the oldest segment ms: \(summary(cold.map(\.firstOldRead)))")
 }
 
 // MARK: 2. Crash recovery with ≥ 1 GiB past the recovery point, then 3. cold sequential read
 
-for shape in [BatchShape.mib1, BatchShape.kib16] {
+for shape in [BatchShape.mib1, BatchShape.kib16] where runs("recovery") {
     let directory = freshDirectory("recovery")
     defer { removeTree(directory) }
     let config = benchConfig(segmentBytes: 1 << 30)
@@ -134,7 +150,7 @@ for shape in [BatchShape.mib1, BatchShape.kib16] {
         // roll (to the end of the fsynced first segment). The timed opens below still pass recovery point 0: a full scan.
         let writer = try openNewLog(directory: directory, config: config)
         try appendRepeatedly(writer, batch: shape.makeBatch(), totalBytes: (1 << 30) + (8 << 20))
-        logBytes = writer.sizeInBytes
+        logBytes = try writer.sizeInBytes
         say(
             "recovery, \(shape.rawValue) batches: \(logBytes) bytes in \(writer.segmentCount) segment(s), "
                 + "log end offset \(writer.logEndOffset), recovery point \(writer.recoveryPoint)")
@@ -147,7 +163,8 @@ for shape in [BatchShape.mib1, BatchShape.kib16] {
                 compressor: nil, recoveryPoint: 0, logStartOffset: 0, hadCleanShutdown: false, nowMs: benchNowMs,
                 logger: silentLogger)
         }
-        precondition(log.sizeInBytes == logBytes, "recovery dropped bytes: \(log.sizeInBytes) of \(logBytes)")
+        let recovered = try log.sizeInBytes
+        precondition(recovered == logBytes, "recovery dropped bytes: \(recovered) of \(logBytes)")
         // Leave it as a crash would: no close (files are closed when the log is released).
         return ms
     }

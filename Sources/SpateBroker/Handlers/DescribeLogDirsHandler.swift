@@ -40,10 +40,10 @@ struct DescribeLogDirsHandler: RequestHandler {
                 DescribeLogDirsResponse.DescribeLogDirsTopic(
                     name: TopicName(topic.name),
                     partitions: partitions.map { index in
-                        let log = replicas.logManager.log(for: TopicPartition(topic: topic.name, partition: index))
+                        let log = try? replicas.logManager.log(for: TopicPartition(topic: topic.name, partition: index))
                         return .init(
                             partitionIndex: index,
-                            partitionSize: log?.sizeInBytes ?? 0,
+                            partitionSize: (try? log?.sizeInBytes) ?? 0,
                             offsetLag: 0,
                             isFutureKey: false
                         )

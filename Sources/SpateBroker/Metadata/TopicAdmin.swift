@@ -173,7 +173,7 @@ extension BrokerState {
         let retentionChanged = ["retention.ms", "retention.bytes", "cleanup.policy"].contains { old.configs[$0] != topic.configs[$0] }
         try await replicas.io.run {
             for index in 0..<topic.partitionCount {
-                guard let log = replicas.logManager.log(for: TopicPartition(topic: name, partition: index)) else { continue }
+                guard let log = try replicas.logManager.log(for: TopicPartition(topic: name, partition: index)) else { continue }
                 log.config = settings.log
                 if retentionChanged { try log.enforceRetention(nowMs: replicas.clock()) }
             }

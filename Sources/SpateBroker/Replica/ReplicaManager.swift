@@ -54,7 +54,7 @@ final class ReplicaManager: Sendable {
         guard let topic = self.topics.topic(named: partition.topic), partition.partition < topic.partitionCount,
             partition.partition >= 0
         else { return nil }
-        if let log = self.logManager.log(for: partition) { return log }
+        if let log = try self.logManager.log(for: partition) { return log }
         let log = try self.logManager.getOrCreateLog(for: partition, config: self.settings(of: topic).log, nowMs: self.clock())
         // A DeleteTopics that ran since the lookup above found no log to delete: delete the one just created, so that
         // no directory outlives its topic (and a topic re-created under the name starts empty).

@@ -73,6 +73,8 @@ struct CleanedSegmentWriter {
         if self.maxTimestamp >= 0 {
             try self.timeIndex.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
         }
+        try self.offsetIndex.writePending()
+        try self.timeIndex.writePending()
         for file in [self.log, self.offsetIndexFile, self.timeIndexFile] {
             try file.sync()
             try file.close()

@@ -10,7 +10,7 @@
 /// 3. Rename the index `*.swap` files to their final names, fsync the directory; then rename `<base>.log.swap` to
 ///    `<base>.log` (replacing the old file) and fsync the directory. The in-memory segment is swapped.
 ///
-/// At start-up (``completeInterruptedCleanerSwaps(fileSystem:directory:)``, called by `PartitionLog.open`):
+/// At start-up (``completeInterruptedCleanerSwaps(fileSystem:directory:names:)``, called by `PartitionLog.open`):
 /// - `<base>.log.swap` exists: the swap committed; every `<base>.*.swap` is renamed to its final name (the index files
 ///   first). Index files already renamed in step 3 are the new ones, because step 3 renames them before the log.
 /// - an index `*.swap` without its `<base>.log.swap`: step 2 never committed (step 3 removes the log's `.swap` last),
@@ -68,13 +68,12 @@ enum CleanerSwap {
     }
 }
 
-/// Completes or rolls back cleaner swaps interrupted by a crash (see ``CleanerSwap``); returns the base offsets of
-/// the segments whose swap was completed. `PartitionLog.open` calls it before listing segments.
-@discardableResult
-func completeInterruptedCleanerSwaps(fileSystem: any StorageFileSystem, directory: String) throws(StorageError)
-    -> [Int64]
-{
-    let names = try fileSystem.contentsOfDirectory(directory)
+/// Completes or rolls back cleaner swaps interrupted by a crash (see ``CleanerSwap``), given the directory's `names`;
+/// returns whether it renamed or removed anything (the listing is then stale). `PartitionLog.open` calls it before
+/// looking for segments.
+func completeInterruptedCleanerSwaps(
+    fileSystem: any StorageFileSystem, directory: String, names: [String]
+) throws(StorageError) -> Bool {
     var committed: [Int64] = []
     for name in names where name.hasSuffix(".log" + CleanerSwap.swapSuffix) {
         if let base = LogSegment.baseOffset(fromFileName: String(name.dropLast(CleanerSwap.swapSuffix.count))) {
@@ -95,5 +94,5 @@ func completeInterruptedCleanerSwaps(fileSystem: any StorageFileSystem, director
         }
     }
     if removedOrphans { try fileSystem.syncDirectory(directory) }
-    return committed
+    return removedOrphans || !committed.isEmpty
 }

@@ -245,7 +245,7 @@ public final class LogCleaner: @unchecked Sendable {
         _ map: inout [ByteBuffer: Int64], segment: CleanerSegmentSnapshot, from: Int64,
         compressor: (any RecordsCompressor)?, stats: inout CleanerStats
     ) throws {
-        var scanner = BatchScanner(file: segment.segment.log, from: 0, end: segment.size)
+        var scanner = BatchScanner(file: segment.file, from: 0, end: segment.size)
         while let (header, batch) = try scanner.nextBatch() {
             stats.mapBytesRead += Int64(header.size)
             guard header.lastOffset >= from, !batch.isControl, !batch.isTransactional else { continue }
@@ -272,7 +272,7 @@ public final class LogCleaner: @unchecked Sendable {
             fileSystem: log.fileSystem, directory: log.directory, baseOffset: segment.baseOffset, config: config)
         var changed = false
         do {
-            var scanner = BatchScanner(file: segment.segment.log, from: 0, end: segment.size)
+            var scanner = BatchScanner(file: segment.file, from: 0, end: segment.size)
             while let (header, batch) = try scanner.nextBatch() {
                 stats.bytesRead += Int64(header.size)
                 if batch.isControl || batch.isTransactional {

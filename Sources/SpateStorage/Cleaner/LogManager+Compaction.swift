@@ -23,7 +23,7 @@ extension LogManager {
         var results: [TopicPartition: CleanerStats] = [:]
         let partitions = self.partitions
         for partition in partitions {
-            guard let log = self.log(for: partition), log.config.cleanupPolicy.contains(.compact) else { continue }
+            guard let log = try self.log(for: partition), log.config.cleanupPolicy.contains(.compact) else { continue }
             do {
                 let stats = try cleaner.clean(log: log, nowMs: nowMs)
                 if stats.cleaned { results[partition] = stats }

@@ -1,6 +1,9 @@
 /// What the cleaner knows of one non-active segment, read under the log's lock.
 struct CleanerSegmentSnapshot {
     let segment: LogSegment
+    /// The segment's log file, opened under the lock (a lazily opened segment's file could otherwise be renamed away
+    /// by retention before the cleaner reads it).
+    let file: any SegmentFile
     var baseOffset: Int64 { self.segment.baseOffset }
     /// The segment's size when the snapshot was taken; the swap checks it has not changed.
     let size: Int64
@@ -31,7 +34,7 @@ extension PartitionLog {
                 let segment = segments[index]
                 snapshots.append(
                     CleanerSegmentSnapshot(
-                        segment: segment, size: segment.size, endOffset: segments[index + 1].baseOffset,
+                        segment: segment, file: try segment.logFile(), size: try segment.size, endOffset: segments[index + 1].baseOffset,
                         largestTimestamp: try segment.largestTimestamp()))
             }
             return CleanerLogSnapshot(
@@ -54,7 +57,7 @@ extension PartitionLog {
         let base = old.baseOffset
         return try self.withSegments { segments in
             guard let index = segments.firstIndex(where: { $0 === old }), index < segments.count - 1,
-                old.size == expectedSize
+                (try? old.size) == expectedSize
             else {
                 CleanerSwap.discard(fileSystem: fileSystem, directory: directory, baseOffset: base)
                 return false

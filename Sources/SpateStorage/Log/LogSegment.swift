@@ -1,14 +1,27 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import SpateRecords
 
 /// One segment of a partition's log: `<20-digit base offset>.log` holding v2 batches exactly as appended, with its
-/// sparse `.index` and `.timeindex`. Not thread-safe: its ``PartitionLog`` serialises access.
+/// sparse `.index` and `.timeindex`. Not thread-safe: its ``PartitionLog`` serialises access (only opening the log
+/// file has a lock of its own, because flushes and the cleaner reach it outside the log's lock).
+///
+/// A segment opened after a clean shutdown (``lazy(fileSystem:directory:baseOffset:config:nowMs:)``) knows only its
+/// base offset, from the directory listing: its log file is opened (and its size read) on first use, its indexes
+/// loaded on first lookup, so that start-up costs nothing per older segment.
 final class LogSegment {
     let baseOffset: Int64
     let directory: String
-    let log: any SegmentFile
     private let fileSystem: any StorageFileSystem
+    /// The log file: not yet opened, open, or closed for good (``close()``, ``markDeleted(fileSystem:)``).
+    private enum LogFileState {
+        case unopened
+        case open(any SegmentFile)
+        case closed
+    }
+    private let logFileLock = NIOLock()
+    private var logFileState: LogFileState
     /// The index files, opened on first use so that start-up holds one descriptor per segment, as Kafka does.
     private var openedOffsetIndexFile: (any SegmentFile)?
     private var openedTimeIndexFile: (any SegmentFile)?
@@ -20,7 +33,8 @@ final class LogSegment {
     private var loadedTimeIndex: TimeIndex?
 
     /// Bytes of whole batches in the log file. Readers never see past it, so a failed write is never visible.
-    private(set) var size: Int64
+    /// Nil until a lazily opened segment's file has been opened.
+    private var knownSize: Int64?
     /// One past the last offset in the segment (the base offset when empty). Known once the tail has been read.
     private(set) var nextOffset: Int64
     /// The largest timestamp in the segment and the offset of the batch holding it (-1 when unknown or empty).
@@ -48,19 +62,19 @@ final class LogSegment {
     }
 
     private init(
-        baseOffset: Int64, directory: String, log: any SegmentFile, fileSystem: any StorageFileSystem,
-        offsetIndexFile: (any SegmentFile)?, timeIndexFile: (any SegmentFile)?, config: LogConfig, size: Int64,
+        baseOffset: Int64, directory: String, log: (any SegmentFile)?, fileSystem: any StorageFileSystem,
+        offsetIndexFile: (any SegmentFile)?, timeIndexFile: (any SegmentFile)?, config: LogConfig, size: Int64?,
         createdMs: Int64, isNew: Bool
     ) {
         self.baseOffset = baseOffset
         self.directory = directory
-        self.log = log
+        self.logFileState = log.map { .open($0) } ?? .unopened
         self.fileSystem = fileSystem
         self.openedOffsetIndexFile = offsetIndexFile
         self.openedTimeIndexFile = timeIndexFile
         self.indexIntervalBytes = config.indexIntervalBytes
         self.maxIndexBytes = config.segmentIndexBytes
-        self.size = size
+        self.knownSize = size
         self.nextOffset = baseOffset
         self.createdMs = createdMs
         self.tailLoaded = isNew
@@ -95,6 +109,56 @@ final class LogSegment {
             timeIndexFile: nil, config: config, size: try log.size(), createdMs: nowMs, isNew: false)
     }
 
+    /// A segment known only by its base offset (from a directory listing): nothing is opened or read until it is
+    /// used. For segments that are not the active one after a clean shutdown.
+    static func lazy(
+        fileSystem: any StorageFileSystem, directory: String, baseOffset: Int64, config: LogConfig, nowMs: Int64
+    ) -> LogSegment {
+        LogSegment(
+            baseOffset: baseOffset, directory: directory, log: nil, fileSystem: fileSystem, offsetIndexFile: nil,
+            timeIndexFile: nil, config: config, size: nil, createdMs: nowMs, isNew: false)
+    }
+
+    // MARK: The log file
+
+    /// The log file, opened on first use.
+    /// - Throws: ``StorageError/Code/closed`` once the segment is closed or deleted; the open's error otherwise.
+    func logFile() throws(StorageError) -> any SegmentFile {
+        self.logFileLock.lock()
+        defer { self.logFileLock.unlock() }
+        switch self.logFileState {
+        case .open(let file):
+            return file
+        case .closed:
+            throw StorageError(.closed, "segment \(self.baseOffset) in \(self.directory) is closed")
+        case .unopened:
+            let file = try self.fileSystem.open(joinPath(self.directory, Self.fileName(self.baseOffset, ".log")), create: false)
+            self.logFileState = .open(file)
+            return file
+        }
+    }
+
+    /// The log file if it has been opened (flushes need not open a file nothing was written to).
+    private var openedLogFile: (any SegmentFile)? {
+        self.logFileLock.withLock {
+            if case .open(let file) = self.logFileState { return file }
+            return nil
+        }
+    }
+
+    /// Whether the log file has been opened (for tests of lazy opening).
+    var isLogFileOpen: Bool { self.openedLogFile != nil }
+
+    /// Bytes of whole batches in the log file (its size, read when a lazily opened segment is first used).
+    var size: Int64 {
+        get throws(StorageError) {
+            if let size = self.knownSize { return size }
+            let size = try self.logFile().size()
+            self.knownSize = size
+            return size
+        }
+    }
+
     // MARK: Indexes
 
     private var offsetIndexFile: any SegmentFile {
@@ -121,7 +185,7 @@ final class LogSegment {
         if let index = self.loadedOffsetIndex { return index }
         var index = OffsetIndex(baseOffset: self.baseOffset, file: try self.offsetIndexFile, maxIndexBytes: self.maxIndexBytes)
         var time = TimeIndex(baseOffset: self.baseOffset, file: try self.timeIndexFile, maxIndexBytes: self.maxIndexBytes)
-        if try index.load(logSize: self.size), try time.load(maxOffset: Int64.max) {
+        if try index.load(logSize: try self.size), try time.load(maxOffset: Int64.max) {
             self.loadedOffsetIndex = index
             self.loadedTimeIndex = time
             return index
@@ -137,7 +201,7 @@ final class LogSegment {
 
     /// Discards both indexes and rebuilds them by scanning the log, which must be valid up to ``size``.
     func rebuildIndexes() throws(StorageError) {
-        var scanner = BatchScanner(file: self.log, from: 0, end: self.size)
+        var scanner = BatchScanner(file: try self.logFile(), from: 0, end: try self.size)
         var headers: [StoredBatchHeader] = []
         while let header = try scanner.nextHeader() { headers.append(header) }
         try self.rebuildIndexes(from: headers)
@@ -188,12 +252,17 @@ final class LogSegment {
         guard !self.tailLoaded else { return }  // loading may have rebuilt everything
         let time = try self.timeIndex()
         let start = index.lookup(offset: Int64.max)
-        var scanner = BatchScanner(file: self.log, from: start.position, end: self.size)
+        // Headers only, and at most an index interval of them: small reads (this runs for every partition at
+        // start-up).
+        var scanner = BatchScanner(
+            file: try self.logFile(), from: start.position, end: try self.size, chunkSize: BatchScanner.headerChunkSize)
         var next = self.baseOffset
         var sinceLast = 0
+        var firstTimestamp: Int64?
         self.maxTimestamp = time.lastEntry?.timestamp ?? -1
         self.offsetOfMaxTimestamp = time.lastEntry?.offset ?? -1
         while let header = try scanner.nextHeader() {
+            if header.position == 0 { firstTimestamp = header.maxTimestamp }
             if header.maxTimestamp > self.maxTimestamp {
                 self.maxTimestamp = header.maxTimestamp
                 self.offsetOfMaxTimestamp = header.lastOffset
@@ -201,10 +270,12 @@ final class LogSegment {
             sinceLast += header.size
             next = header.nextOffset
         }
-        if self.size > 0 {
-            var first = BatchScanner(file: self.log, from: 0, end: self.size)
-            self.rollingBasedTimestamp = try first.nextHeader()?.maxTimestamp
+        if firstTimestamp == nil, try self.size > 0 {
+            var first = BatchScanner(
+                file: try self.logFile(), from: 0, end: try self.size, chunkSize: RecordBatch.headerSize)
+            firstTimestamp = try first.nextHeader()?.maxTimestamp
         }
+        self.rollingBasedTimestamp = firstTimestamp
         self.nextOffset = next
         self.bytesSinceLastIndexEntry = sinceLast
         self.tailLoaded = true
@@ -222,15 +293,15 @@ final class LogSegment {
     /// state is restored, so no partial batch is ever visible and the next append reuses the same offsets.
     func append(parts: [ByteBuffer], byteCount: Int, headers: [StoredBatchHeader]) throws(StorageError) {
         try self.loadTail()
-        let start = self.size
+        let start = try self.size
         let saved = (
             self.nextOffset, self.maxTimestamp, self.offsetOfMaxTimestamp, self.rollingBasedTimestamp,
             self.bytesSinceLastIndexEntry
         )
         do {
-            try self.log.write(gathering: parts, at: start)
+            try self.logFile().write(gathering: parts, at: start)
         } catch {
-            try? self.log.truncate(to: start)
+            try? self.logFile().truncate(to: start)
             throw error
         }
         var index = try self.offsetIndex()
@@ -264,13 +335,13 @@ final class LogSegment {
                 self.nextOffset, self.maxTimestamp, self.offsetOfMaxTimestamp, self.rollingBasedTimestamp,
                 self.bytesSinceLastIndexEntry
             ) = saved
-            try? self.log.truncate(to: start)
+            try? self.logFile().truncate(to: start)
             // Drop the entries this append added, in memory and in the files.
             try? index.truncate(toPosition: start)
             try? time.truncate(toOffset: saved.0)
             throw error
         }
-        self.size = start + Int64(byteCount)
+        self.knownSize = start + Int64(byteCount)
     }
 
     /// Called when the segment stops being the active one: records its max timestamp in the time index so that
@@ -297,7 +368,7 @@ final class LogSegment {
     func findBatch(containing offset: Int64) throws(StorageError) -> StoredBatchHeader? {
         let start = try self.offsetIndex().lookup(offset: offset)
         var scanner = BatchScanner(
-            file: self.log, from: start.position, end: self.size, chunkSize: BatchScanner.headerChunkSize)
+            file: try self.logFile(), from: start.position, end: try self.size, chunkSize: BatchScanner.headerChunkSize)
         while let header = try scanner.nextHeader() {
             if header.lastOffset >= offset { return header }
         }
@@ -324,7 +395,7 @@ final class LogSegment {
     {
         let scanFrom = max(try self.timeIndex().lookup(timestamp: timestamp), startOffset)
         let position = try self.offsetIndex().lookup(offset: scanFrom).position
-        var scanner = BatchScanner(file: self.log, from: position, end: self.size)
+        var scanner = BatchScanner(file: try self.logFile(), from: position, end: try self.size)
         while let (header, batch) = try scanner.nextBatch() {
             guard header.maxTimestamp >= timestamp, header.lastOffset >= startOffset else { continue }
             let records: [Record]
@@ -345,7 +416,7 @@ final class LogSegment {
     /// Validates every batch (length, magic, CRC) and rebuilds the indexes. Cuts the log at the first invalid
     /// batch and returns the number of bytes dropped (0 when the segment was intact).
     func recover() throws(StorageError) -> Int64 {
-        var scanner = BatchScanner(file: self.log, from: 0, end: try self.log.size())
+        var scanner = BatchScanner(file: try self.logFile(), from: 0, end: try self.logFile().size())
         var validEnd: Int64 = 0
         var expectedNext = self.baseOffset
         var headers: [StoredBatchHeader] = []
@@ -360,10 +431,10 @@ final class LogSegment {
         } catch where error.code == .corrupt {
             // Stop at the first batch that does not validate; everything from it on is dropped.
         }
-        let fileSize = try self.log.size()
+        let fileSize = try self.logFile().size()
         let dropped = fileSize - validEnd
-        if dropped > 0 { try self.log.truncate(to: validEnd) }
-        self.size = validEnd
+        if dropped > 0 { try self.logFile().truncate(to: validEnd) }
+        self.knownSize = validEnd
         try self.rebuildIndexes(from: headers)
         return dropped
     }
@@ -372,9 +443,9 @@ final class LogSegment {
     func truncate(to offset: Int64) throws(StorageError) -> Int64 {
         guard let header = try self.findBatch(containing: offset) else { return 0 }
         let cut = header.baseOffset >= offset ? header.position : header.position + Int64(header.size)
-        let dropped = self.size - cut
-        try self.log.truncate(to: cut)
-        self.size = cut
+        let dropped = try self.size - cut
+        try self.logFile().truncate(to: cut)
+        self.knownSize = cut
         try self.rebuildIndexes()
         return dropped
     }
@@ -384,12 +455,29 @@ final class LogSegment {
     /// Makes the log file durable. Index files are not synced here: they are rebuildable, checked when loaded, and
     /// synced when the segment rolls or closes (``flushIncludingIndexes()``), so a flush costs one fsync.
     func flush() throws(StorageError) {
-        try self.log.sync()
+        try self.openedLogFile?.sync()
+    }
+
+    /// Writes the index entries still buffered in memory to the index files (before they are synced or closed).
+    func writePendingIndexEntries() throws(StorageError) {
+        if self.loadedOffsetIndex?.hasPendingEntries == true {
+            var index = self.loadedOffsetIndex!
+            self.loadedOffsetIndex = nil  // the only reference, so writing does not copy the entry arrays
+            defer { self.loadedOffsetIndex = index }
+            try index.writePending()
+        }
+        if self.loadedTimeIndex?.hasPendingEntries == true {
+            var time = self.loadedTimeIndex!
+            self.loadedTimeIndex = nil
+            defer { self.loadedTimeIndex = time }
+            try time.writePending()
+        }
     }
 
     /// Makes the index files durable if they are open (they may have been rebuilt or written since start-up).
     func syncOpenIndexes() throws(StorageError) {
         guard self.indexesDirty else { return }
+        try self.writePendingIndexEntries()
         try self.openedOffsetIndexFile?.sync()
         try self.openedTimeIndexFile?.sync()
         self.indexesDirty = false
@@ -397,14 +485,22 @@ final class LogSegment {
 
     /// Makes the log file and both index files durable (on roll and close).
     func flushIncludingIndexes() throws(StorageError) {
-        try self.log.sync()
+        try self.writePendingIndexEntries()
+        try self.openedLogFile?.sync()
         try self.openedOffsetIndexFile?.sync()
         try self.openedTimeIndexFile?.sync()
         self.indexesDirty = false
     }
 
     func close() {
-        try? self.log.close()
+        // Best effort: an index without its newest entries is still correct (only sparser).
+        try? self.writePendingIndexEntries()
+        let log = self.logFileLock.withLock { () -> (any SegmentFile)? in
+            defer { self.logFileState = .closed }
+            if case .open(let file) = self.logFileState { return file }
+            return nil
+        }
+        try? log?.close()
         try? self.openedOffsetIndexFile?.close()
         try? self.openedTimeIndexFile?.close()
     }

@@ -105,11 +105,16 @@ public final class PartitionLog: @unchecked Sendable {
         logger[metadataKey: LogKey.topic] = "\(topicPartition.topic)"
         logger[metadataKey: LogKey.partition] = "\(topicPartition.partition)"
         try fileSystem.createDirectoryDurably(directory)
+        // One directory listing serves the whole open (unless a cleaner swap had to be completed, which renames).
+        var names = try fileSystem.contentsOfDirectory(directory)
         // A compaction swap interrupted by a crash is completed or rolled back first (see CleanerSwap).
-        try completeInterruptedCleanerSwaps(fileSystem: fileSystem, directory: directory)
+        if try completeInterruptedCleanerSwaps(fileSystem: fileSystem, directory: directory, names: names) {
+            names = try fileSystem.contentsOfDirectory(directory)
+        }
         // Leftovers of interrupted operations: deletions finish, temporary and half-cleaned files go.
         var bases: [Int64] = []
-        for name in try fileSystem.contentsOfDirectory(directory) {
+        var snapshotOffsets: [Int64] = []
+        for name in names {
             let path = joinPath(directory, name)
             if name.hasSuffix(".deleted") || name.hasSuffix(".cleaned") || name.hasSuffix(".tmp") {
                 try fileSystem.remove(path)
@@ -120,13 +125,24 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             } else if let base = LogSegment.baseOffset(fromFileName: name) {
                 bases.append(base)
+            } else if let offset = ProducerStateManager.snapshotOffset(fromFileName: name) {
+                snapshotOffsets.append(offset)
             }
         }
         bases = Array(Set(bases)).sorted()
+        snapshotOffsets.sort()
+        // Only the last (active) segment is opened now; older ones open their files when first used, so start-up
+        // costs one directory listing however many segments there are. (Crash recovery below opens the segments it
+        // validates.)
         var segments: [LogSegment] = []
-        for base in bases {
+        segments.reserveCapacity(bases.count)
+        for base in bases.dropLast() {
             segments.append(
-                try LogSegment.open(fileSystem: fileSystem, directory: directory, baseOffset: base, config: config, nowMs: nowMs))
+                LogSegment.lazy(fileSystem: fileSystem, directory: directory, baseOffset: base, config: config, nowMs: nowMs))
+        }
+        if let last = bases.last {
+            segments.append(
+                try LogSegment.open(fileSystem: fileSystem, directory: directory, baseOffset: last, config: config, nowMs: nowMs))
         }
         if segments.isEmpty {
             segments.append(
@@ -195,7 +211,8 @@ public final class PartitionLog: @unchecked Sendable {
         epochs.truncateFromEnd(logEnd + 1)
 
         let (producers, snapshotOffset) = try Self.loadProducerState(
-            directory: directory, fileSystem: fileSystem, segments: segments, upTo: logEnd, logger: logger)
+            directory: directory, fileSystem: fileSystem, segments: segments, upTo: logEnd, logger: logger,
+            snapshotOffsets: snapshotOffsets)
 
         let log = PartitionLog(
             topicPartition: topicPartition, directory: directory, fileSystem: fileSystem, compressor: compressor,
@@ -225,8 +242,12 @@ public final class PartitionLog: @unchecked Sendable {
     public var logStartOffset: Int64 { self.lock.withLock { self._logStartOffset } }
     /// Everything below this offset is durable (fsynced).
     public var recoveryPoint: Int64 { self.lock.withLock { self._recoveryPoint } }
-    /// The bytes in all segments.
-    public var sizeInBytes: Int64 { self.lock.withLock { self.segments.reduce(0) { $0 + $1.size } } }
+    /// The bytes in all segments (opening the files of segments not yet used, to read their sizes).
+    public var sizeInBytes: Int64 {
+        get throws {
+            try self.lock.withLock { () throws -> Int64 in try self.segments.reduce(0) { try $0 + $1.size } }
+        }
+    }
     public var segmentCount: Int { self.lock.withLock { self.segments.count } }
     /// The base offsets of the segments, oldest first.
     public var segmentBaseOffsets: [Int64] { self.lock.withLock { self.segments.map(\.baseOffset) } }
@@ -384,8 +405,9 @@ public final class PartitionLog: @unchecked Sendable {
     /// or cannot hold the offsets relative to its base. Call with the lock held.
     private func maybeRoll(incomingBytes: Int, maxTimestamp: Int64, lastOffset: Int64, nowMs: Int64) throws {
         let active = self.segments.last!
-        guard active.size > 0 else { return }
-        let full = active.size + Int64(incomingBytes) > self._config.segmentBytes
+        let activeSize = try active.size
+        guard activeSize > 0 else { return }
+        let full = activeSize + Int64(incomingBytes) > self._config.segmentBytes
         let reference = active.rollingBasedTimestamp.map { (maxTimestamp >= 0 ? maxTimestamp : nowMs) - $0 }
             ?? (nowMs - active.createdMs)
         let old = reference >= self._config.segmentTime.inMilliseconds
@@ -421,7 +443,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// Rolls now (if the active segment holds anything); for tests and administrative use.
     public func roll(nowMs: Int64) throws {
         try self.lock.withLock { () throws in
-            guard self.segments.last!.size > 0 else { return }
+            guard try self.segments.last!.size > 0 else { return }
             try self.rollLocked(nowMs: nowMs)
         }
     }
@@ -487,18 +509,18 @@ public final class PartitionLog: @unchecked Sendable {
                 let segmentEnd = index < self.segments.count - 1 ? self.segments[index + 1].baseOffset : segment.nextOffset
                 let maxPosition: Int64
                 if limit >= segmentEnd {
-                    maxPosition = segment.size
+                    maxPosition = try segment.size
                 } else if let bound = try segment.findBatch(containing: limit) {
                     // Stop before the batch holding `limit` (Kafka translates the bound to that batch's position).
                     maxPosition = bound.position
                 } else {
-                    maxPosition = segment.size
+                    maxPosition = try segment.size
                 }
                 if let range = try segment.readRange(
                     from: offset, maxBytes: maxBytes, maxPosition: maxPosition, minOneBatch: minOneBatch)
                 {
                     return FetchSlice(
-                        file: segment.log, position: range.position, length: range.length,
+                        file: try segment.logFile(), position: range.position, length: range.length,
                         firstBatchOffset: range.firstBatch.baseOffset)
                 }
                 // The offset fell in a gap (compaction) at the end of this segment: continue in the next one.
@@ -511,7 +533,8 @@ public final class PartitionLog: @unchecked Sendable {
     /// The first record with a timestamp at or after `timestamp` (ListOffsets by timestamp), or nil if none.
     public func offset(forTimestamp timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         try self.lock.withLock { () throws -> (offset: Int64, timestamp: Int64)? in
-            for segment in self.segments where segment.size > 0 {
+            for segment in self.segments {
+                guard try segment.size > 0 else { continue }
                 guard try segment.largestTimestamp() >= timestamp || segment === self.segments.last! else { continue }
                 if let found = try segment.findRecord(
                     atOrAfter: timestamp, from: self._logStartOffset, compressor: self.compressor)
@@ -528,7 +551,8 @@ public final class PartitionLog: @unchecked Sendable {
     public func maxTimestampRecord() throws -> (offset: Int64, timestamp: Int64)? {
         try self.lock.withLock { () throws -> (offset: Int64, timestamp: Int64)? in
             var best: (segment: LogSegment, timestamp: Int64)?
-            for segment in self.segments where segment.size > 0 {
+            for segment in self.segments {
+                guard try segment.size > 0 else { continue }
                 let largest = try segment.largestTimestamp()
                 if largest >= 0, largest > (best?.timestamp ?? -1) { best = (segment, largest) }
             }
@@ -572,10 +596,12 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             }
             if let limit = self._config.retentionBytes {
-                var excess = self.segments.reduce(0) { $0 + $1.size } - limit
+                var excess = try self.segments.reduce(0) { try $0 + $1.size } - limit
                 deleted += try self.deleteSegments(nowMs: nowMs) { segment, next in
-                    guard next != nil, excess - segment.size >= 0 else { return false }
-                    excess -= segment.size
+                    guard next != nil else { return false }
+                    let size = try segment.size
+                    guard excess - size >= 0 else { return false }
+                    excess -= size
                     return true
                 }
             }
@@ -758,11 +784,13 @@ extension PartitionLog {
     /// readable snapshot (a corrupt one is removed and the next older tried, as Kafka does), then replays the batches
     /// from the snapshot's offset (or the log's first offset) to `end`. Returns the state and the snapshot used.
     static func loadProducerState(
-        directory: String, fileSystem: any StorageFileSystem, segments: [LogSegment], upTo end: Int64, logger: Logger
+        directory: String, fileSystem: any StorageFileSystem, segments: [LogSegment], upTo end: Int64, logger: Logger,
+        snapshotOffsets: [Int64]? = nil
     ) throws -> (ProducerStateManager, Int64?) {
         var state = ProducerStateManager()
         var loadedOffset: Int64?
-        for offset in try Self.snapshotOffsets(directory: directory, fileSystem: fileSystem).reversed() {
+        let offsets = try snapshotOffsets ?? Self.snapshotOffsets(directory: directory, fileSystem: fileSystem)
+        for offset in offsets.reversed() {
             let path = joinPath(directory, ProducerStateManager.snapshotFileName(offset: offset))
             if offset > end {
                 try fileSystem.remove(path)
@@ -783,9 +811,11 @@ extension PartitionLog {
         var replayed = 0
         for (index, segment) in segments.enumerated() {
             let segmentEnd = index + 1 < segments.count ? segments[index + 1].baseOffset : end
-            guard segmentEnd > from, segment.size > 0 else { continue }
-            let start = segment.baseOffset >= from ? 0 : (try segment.findBatch(containing: from)?.position ?? segment.size)
-            var scanner = BatchScanner(file: segment.log, from: start, end: segment.size)
+            guard segmentEnd > from else { continue }
+            let size = try segment.size
+            guard size > 0 else { continue }
+            let start = segment.baseOffset >= from ? 0 : (try segment.findBatch(containing: from)?.position ?? size)
+            var scanner = BatchScanner(file: try segment.logFile(), from: start, end: size)
             while let header = try scanner.nextHeader() {
                 guard header.lastOffset >= from else { continue }
                 guard header.baseOffset < end else { break }

@@ -11,8 +11,11 @@ struct TimeIndex {
     let maxEntries: Int
     private(set) var timestamps: [Int64] = []
     private(set) var relativeOffsets: [UInt32] = []
+    /// How many of the entries are in the file; the rest are written together, as for ``OffsetIndex``.
+    private(set) var writtenCount = 0
 
     var count: Int { self.timestamps.count }
+    var hasPendingEntries: Bool { self.writtenCount < self.count }
     var isFull: Bool { self.count >= self.maxEntries }
     var lastEntry: (timestamp: Int64, offset: Int64)? {
         guard let timestamp = self.timestamps.last else { return nil }
@@ -40,19 +43,31 @@ struct TimeIndex {
         }
         self.timestamps = timestamps
         self.relativeOffsets = offsets
+        self.writtenCount = timestamps.count
         return true
     }
 
-    /// Adds an entry if `timestamp` is newer than the last one, and writes it to the file.
+    /// Adds an entry if `timestamp` is newer than the last one (written to the file with the next
+    /// ``OffsetIndex/pendingLimit`` entries, or by ``writePending()``).
     mutating func maybeAppend(timestamp: Int64, offset: Int64) throws(StorageError) {
         if let last = self.timestamps.last, timestamp <= last { return }
         let relative = UInt32(truncatingIfNeeded: offset - self.baseOffset)
         if let last = self.relativeOffsets.last, relative < last { return }
-        var entry = ByteBuffer()
-        entry.writeMultipleIntegers(timestamp, relative)
-        try self.file.write(entry, at: Int64(self.count * Self.entrySize))
         self.timestamps.append(timestamp)
         self.relativeOffsets.append(relative)
+        if self.count - self.writtenCount >= OffsetIndex.pendingLimit { try self.writePending() }
+    }
+
+    /// Writes the entries not yet in the file, in one write; on failure they stay pending.
+    mutating func writePending() throws(StorageError) {
+        guard self.writtenCount < self.count else { return }
+        var bytes = ByteBuffer()
+        bytes.reserveCapacity((self.count - self.writtenCount) * Self.entrySize)
+        for index in self.writtenCount..<self.count {
+            bytes.writeMultipleIntegers(self.timestamps[index], self.relativeOffsets[index])
+        }
+        try self.file.write(bytes, at: Int64(self.writtenCount * Self.entrySize))
+        self.writtenCount = self.count
     }
 
     /// The offset to start scanning from for the first record with a timestamp at or after `timestamp`: the offset
@@ -66,12 +81,14 @@ struct TimeIndex {
         let keep = self.relativeOffsets.firstIndex { self.baseOffset + Int64($0) >= offset } ?? self.count
         self.timestamps.removeSubrange(keep...)
         self.relativeOffsets.removeSubrange(keep...)
-        try self.file.truncate(to: Int64(keep * Self.entrySize))
+        self.writtenCount = min(self.writtenCount, keep)
+        try self.file.truncate(to: Int64(self.writtenCount * Self.entrySize))
     }
 
     mutating func reset() throws(StorageError) {
         self.timestamps = []
         self.relativeOffsets = []
+        self.writtenCount = 0
         try self.file.truncate(to: 0)
     }
 }

@@ -17,7 +17,7 @@ import Testing
         var rng = SplitMix64(seed: 42)
         let payload = String(repeating: "x", count: 80)
         var round: Int64 = 0
-        while log.sizeInBytes < 10 << 20 {
+        while try log.sizeInBytes < 10 << 20 {
             var records: [(key: String?, value: String?)] = []
             for _ in 0..<50 {
                 records.append(("key-\(rng.next() % 20_000)", "\(payload)-\(rng.next())"))
@@ -28,7 +28,7 @@ import Testing
             round += 1
         }
         try log.roll(nowMs: 2_000)
-        let size = log.sizeInBytes
+        let size = try log.sizeInBytes
         let cleaner = LogCleaner(fileSystem: PosixFileSystem(), checkpointPath: nil, logger: testLogger)
         let clock = ContinuousClock()
         var stats = CleanerStats()

@@ -256,8 +256,9 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let compacted = CleanerTests.compactConfig()
-        var plain = compacted
-        plain.cleanupPolicy = .delete
+        var deleting = compacted
+        deleting.cleanupPolicy = .delete
+        let plain = deleting
         let manager = try LogManager.open(
             dataDirectory: directory.path, compressor: cleanerCompressor,
             config: { $0 == "compacted" ? compacted : plain }, nowMs: 0, logger: testLogger)
