@@ -94,7 +94,7 @@ actor GroupCoordinatorService {
 
     /// Every record of one partition, oldest first (runs on the storage pool).
     static func readAll(_ partition: TopicPartition, replicas: ReplicaManager) throws -> [CoordinatorRecord] {
-        guard let log = replicas.logManager.log(for: partition) else { return [] }
+        guard let log = try replicas.logManager.log(for: partition) else { return [] }
         var records: [CoordinatorRecord] = []
         var offset = log.logStartOffset
         let compressor = StandardRecordsCompressor()
