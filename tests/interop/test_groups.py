@@ -142,13 +142,14 @@ def test_three_members_split_six_partitions_and_fail_over_after_kill(group_broke
             m.kill()
 
 
-@pytest.mark.parametrize("restart", ["graceful", "kill-9"])
-def test_manual_commits_resume_exactly_after_restart_of_consumers_and_broker(group_broker, topic, restart):
+@pytest.mark.parametrize("client,restart", [("confluent", "graceful"), ("confluent", "kill-9"),
+                                            ("kafka-python", "kill-9")])
+def test_manual_commits_resume_exactly_after_restart_of_consumers_and_broker(group_broker, topic, client, restart):
     bootstrap = group_broker.bootstrap
     create_topic(bootstrap, topic, 3)
     produce_values(bootstrap, topic, range(900), 3)
     group = "g-" + topic
-    first = [Member(bootstrap, topic, group, "--max", "150") for _ in range(2)]
+    first = [Member(bootstrap, topic, group, "--client", client, "--max", "150") for _ in range(2)]
     for m in first:
         wait_until(lambda: any(e["event"] == "closed" for e in m.snapshot()), 60, "the first run to process 150 each")
         m.close()
@@ -163,7 +164,7 @@ def test_manual_commits_resume_exactly_after_restart_of_consumers_and_broker(gro
     else:
         group_broker.kill()
         group_broker.start()
-    second = [Member(bootstrap, topic, group) for _ in range(2)]
+    second = [Member(bootstrap, topic, group, "--client", client) for _ in range(2)]
     try:
         remaining = 900 - len(processed_first)
         wait_until(lambda: sum(len(m.records) for m in second) >= remaining, 60, "the rest of the records")
@@ -372,3 +373,19 @@ def test_consumer_protocol_group_is_described_listed_and_resumes_after_broker_ki
         assert sorted(tp.partition for tp in description.members[0].assignment.topic_partitions) == [0, 1, 2, 3]
     finally:
         rest.kill()
+
+
+def test_consumer_protocol_regex_subscription_picks_up_new_topics(group_broker, topic_name):
+    bootstrap = group_broker.bootstrap
+    prefix = topic_name("re")
+    create_topic(bootstrap, prefix + "-a", 2)
+    produce_values(bootstrap, prefix + "-a", range(10), 2)
+    member = Member(bootstrap, "^" + prefix.replace(".", "[.]") + "-.*", "g-" + prefix, "--protocol", "consumer")
+    try:
+        wait_until(lambda: len(member.values()) == 10, 60, "the records of the first matching topic")
+        # A topic created later that matches the expression joins the subscription (KIP-848: resolved by the broker).
+        create_topic(bootstrap, prefix + "-b", 1)
+        produce_values(bootstrap, prefix + "-b", range(10, 15), 1)
+        wait_until(lambda: len(member.values()) == 15, 60, "the records of the topic created later")
+    finally:
+        member.kill()
