@@ -18,7 +18,7 @@ declare -A allowed=(
   [SpateClient]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateCompression Synchronization Glibc Darwin"
   [SpateTesting]="SpateBroker SpateStorage Logging ServiceLifecycle Glibc Darwin"
   # The one binary: no Foundation (it would add ~6 MB to the idle broker's resident memory).
-  [spate]="ArgumentParser Logging ServiceLifecycle UnixSignals SpateBroker SpateClient SpateWire SpateRecords NIOCore NIOPosix NIOConcurrencyHelpers Glibc Darwin"
+  [spate]="Histogram ArgumentParser Logging ServiceLifecycle UnixSignals SpateBroker SpateClient SpateWire SpateRecords NIOCore NIOPosix NIOConcurrencyHelpers Glibc Darwin"
 )
 
 status=0

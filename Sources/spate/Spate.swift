@@ -18,9 +18,10 @@ struct Spate: AsyncParsableCommand {
               echo hello | spate produce orders
               spate consume orders --from beginning --count 1
               spate cluster info
+              spate bench produce --topic bench --records 100000
             """,
         version: Broker.version,
-        subcommands: [Serve.self, Topic.self, Produce.self, Consume.self, Cluster.self]
+        subcommands: [Serve.self, Topic.self, Produce.self, Consume.self, Cluster.self, Bench.self]
     )
 
     /// Lets `--brokers` (and the other client options) come before the subcommand: `spate --brokers b:9092 topic list`.
