@@ -361,7 +361,7 @@ struct ClassicGroupTests {
 
     @Test("Replaying the stored changes rebuilds the same groups and offsets", arguments: 0..<20)
     func replayEqualsLive(seed: UInt64) throws {
-        var random = SplitMix(seed: seed)
+        var random = SplitMix64(seed: seed)
         var h = GroupHarness()
         var live: [String: (id: String, generation: Int32)] = [:]
         for _ in 0..<60 {
@@ -414,18 +414,5 @@ struct ClassicGroupTests {
             #expect(replayed.classicGroups[id]?.leaderID == group.leaderID)
             #expect(replayed.classicGroups[id]?.orderedMembers.map(\.assignment) == group.orderedMembers.map(\.assignment))
         }
-    }
-}
-
-/// A small deterministic generator for property tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
