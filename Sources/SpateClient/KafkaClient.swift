@@ -25,6 +25,8 @@ public actor KafkaClient {
     public private(set) var metadata = ClusterMetadata()
     private var topicsFetchedAt: [TopicName: ContinuousClock.Instant] = [:]
     private var isShutDown = false
+    /// Group coordinators found by FindCoordinator.
+    var coordinators: [GroupID: BrokerID] = [:]
 
     /// Creates a client; it connects lazily, on the first request.
     /// - Parameters:

@@ -5,6 +5,7 @@ import Glibc
 import Darwin
 #endif
 import SpateClient
+import SpateWire
 
 /// Options every client subcommand shares; `--brokers` may also come before the subcommand (`spate --brokers …`).
 struct ClientOptions: ParsableArguments {
@@ -43,7 +44,7 @@ enum ClientExit {
     static let failure = ExitCode(1)
     /// No broker could be reached.
     static let unreachable = ExitCode(2)
-    /// The topic or partition does not exist.
+    /// The topic, partition or group does not exist.
     static let unknownTopic = ExitCode(3)
 }
 
@@ -62,6 +63,8 @@ func runClient(brokers: ClientOptions, _ body: () async throws -> Void) async th
             message = "cannot reach the broker(s) at \(list): \(error.message)\n"
                 + "Is a broker running (spate serve)? Point to it with --brokers HOST:PORT or SPATE_BROKERS."
         case .unknownTopic:
+            exit = ClientExit.unknownTopic
+        case _ where error.kafkaErrorCode == .groupIDNotFound:
             exit = ClientExit.unknownTopic
         default:
             exit = ClientExit.failure

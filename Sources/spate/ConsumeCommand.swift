@@ -14,6 +14,11 @@ struct Consume: AsyncParsableCommand {
             or @TIMESTAMP_MS: the first record at or after that time (milliseconds since the epoch). An offset before \
             the log start reads from the log start; one beyond the end waits for new records.
 
+            With --group G the consumer joins group G (classic protocol, cooperative-sticky assignor): the group \
+            shares the topic's partitions among its members, each starts where the group last committed, and the \
+            offsets of the records printed are committed after each batch and on exit. --from then only applies to \
+            partitions the group has no committed offset for, and takes beginning or end.
+
             --format value prints each value; kv prints key, separator, value; json prints one object per line with \
             the keys topic, partition, offset, timestamp, key, value and headers (a list of {"key", "value"} \
             objects); keys and values are UTF-8 text or null.
@@ -23,6 +28,7 @@ struct Consume: AsyncParsableCommand {
               spate consume orders --from beginning --count 10 --format json
               spate consume orders --partition 2 --from 1500 --format kv --key-separator :
               spate consume orders --from @1700000000000 --timeout 5
+              spate consume orders --group billing --from beginning
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -35,6 +41,8 @@ struct Consume: AsyncParsableCommand {
     var from: String = "end"
     @Option(help: "Stop after this many records.") var count: Int?
     @Option(help: "Read only this partition.") var partition: Int32?
+    @Option(help: ArgumentHelp("Consume as a member of this group, committing what is printed.", valueName: "group"))
+    var group: String?
     @Option(help: "value, kv or json.") var format: Format = .value
     @Option(help: ArgumentHelp("Separator between key and value with --format kv.", valueName: "sep"))
     var keySeparator: String = "\t"
@@ -53,7 +61,14 @@ struct Consume: AsyncParsableCommand {
     }
 
     func validate() throws {
-        _ = try self.parseStart()
+        let start = try self.parseStart()
+        if self.group != nil {
+            if self.partition != nil { throw ValidationError("--partition cannot be used with --group") }
+            if start != .beginning && start != .end {
+                throw ValidationError("with --group, --from takes beginning or end (where the group has no committed offset)")
+            }
+            if let group = self.group, group.isEmpty { throw ValidationError("--group must not be empty") }
+        }
         if let count = self.count, count < 0 { throw ValidationError("--count must not be negative") }
         if let timeout = self.timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
     }
@@ -63,11 +78,25 @@ struct Consume: AsyncParsableCommand {
         clientConfiguration.allowAutoTopicCreation = false
         var configuration = ConsumerConfiguration(client: clientConfiguration)
         configuration.autoOffsetReset = .nearest
-        let consumer = try Consumer(configuration: configuration)
         let start = try self.parseStart()
+        if let group = self.group {
+            configuration.groupID = GroupID(group)
+            configuration.assignors = [.cooperativeSticky]
+            configuration.enableAutoCommit = false
+            configuration.autoOffsetReset = start == .beginning ? .earliest : .latest
+            configuration.heartbeatInterval = .seconds(1)
+            configuration.sessionTimeout = .seconds(10)
+        }
+        let consumer = try Consumer(configuration: configuration)
         let topic = TopicName(self.topic)
+        var printedOffsets: [TopicPartition: Int64] = [:]
         try await runClient(brokers: self.client) {
-            if let partition = self.partition {
+            if self.group != nil {
+                // Fails early, with the usual exit code, for a topic that does not exist.
+                let admin = Admin(client: consumer.client)
+                _ = try await admin.describeTopic(topic)
+                try await consumer.subscribe([topic])
+            } else if let partition = self.partition {
                 let metadata = try await consumer.assign(topic: topic, from: start)
                 guard metadata.contains(TopicPartition(topic, partition)) else {
                     throw KafkaClientError.broker(
@@ -94,8 +123,23 @@ struct Consume: AsyncParsableCommand {
                 for record in records where printed < limit {
                     self.format(record, into: &output)
                     printed += 1
+                    printedOffsets[record.topicPartition] = record.offset + 1
                 }
                 if !output.isEmpty { writeAll(output, to: 1) }
+                if self.group != nil && !printedOffsets.isEmpty {
+                    // Only partitions still assigned: a revoked one may already have moved on at its new member.
+                    let assigned = await consumer.assignment
+                    printedOffsets = printedOffsets.filter { assigned.contains($0.key) }
+                    do {
+                        try await consumer.commit(offsets: printedOffsets)
+                        printedOffsets = [:]
+                    } catch {
+                        // A rebalance under way: the next poll rejoins, and the commit is tried again after it.
+                        guard let code = (error as? KafkaClientError)?.kafkaErrorCode,
+                            [.rebalanceInProgress, .illegalGeneration, .unknownMemberID].contains(code)
+                        else { throw error }
+                    }
+                }
             }
         }
         await consumer.close()

@@ -121,10 +121,18 @@ import Testing
         }
     }
 
-    @Test func groupIDIsRefusedUntilGroupsExist() {
+    @Test func unsupportedGroupSettingsAreRefused() async throws {
         var configuration = ConsumerConfiguration()
         configuration.groupID = "g"
+        configuration.groupProtocol = .consumer
         #expect(throws: KafkaClientError.self) { try Consumer(configuration: configuration) }
+        configuration.groupProtocol = .classic
+        configuration.assignors = []
+        #expect(throws: KafkaClientError.self) { try Consumer(configuration: configuration) }
+        let standalone = try Consumer(configuration: ConsumerConfiguration())
+        await #expect(throws: KafkaClientError.self) { try await standalone.subscribe(["t"]) }
+        await #expect(throws: KafkaClientError.self) { try await standalone.commit(offsets: [TopicPartition(topic: "t", partition: 0): 1]) }
+        await standalone.close()
     }
 }
 

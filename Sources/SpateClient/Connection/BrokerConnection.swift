@@ -374,4 +374,5 @@ enum LogKey {
     static let partition = "spate.partition"
     static let producerID = "spate.producer_id"
     static let error = "spate.error"
+    static let groupID = "spate.group_id"
 }

@@ -16,8 +16,17 @@ public import SpateWire
 /// }
 /// ```
 ///
-/// Group membership (subscribe, rebalances, commits) will build on the same position table: a group member's
-/// assignment comes from the coordinator instead of ``assign(_:)``, and its starting points from committed offsets.
+/// With ``ConsumerConfiguration/groupID`` set, ``subscribe(_:listener:)`` makes it a member of a consumer group
+/// (classic protocol): its assignment comes from the group, its starting points from committed offsets (else
+/// ``ConsumerConfiguration/autoOffsetReset``), and ``commit()`` stores its positions.
+///
+/// ```swift
+/// var config = ConsumerConfiguration(client: client)
+/// config.groupID = "billing"
+/// let consumer = try Consumer(configuration: config)
+/// try await consumer.subscribe(["orders"])
+/// for try await record in consumer.records { … }   // positions are committed every 5 s and on close
+/// ```
 public actor Consumer {
     public nonisolated let configuration: ConsumerConfiguration
     /// The connection layer.
@@ -25,18 +34,18 @@ public actor Consumer {
     nonisolated let logger: Logger
     private let compressor = StandardRecordsCompressor()
 
-    private enum Position: Hashable {
+    enum Position: Hashable {
         /// Waiting for a ListOffsets lookup.
         case pending(SeekTarget)
         case offset(Int64)
     }
 
-    private var positions: [TopicPartition: Position] = [:]
-    private var paused: Set<TopicPartition> = []
-    private var highWatermarks: [TopicPartition: Int64] = [:]
+    var positions: [TopicPartition: Position] = [:]
+    var paused: Set<TopicPartition> = []
+    var highWatermarks: [TopicPartition: Int64] = [:]
     /// Positions found out of range, to be moved to the nearest end of the log (``ConsumerConfiguration/OffsetReset/nearest``).
     private var outOfRange: [TopicPartition: Int64] = [:]
-    private var isClosed = false
+    var isClosed = false
 
     /// Creates a consumer with no partitions assigned.
     /// - Throws: ``KafkaClientError/Code/invalidArgument`` for an invalid configuration.
@@ -50,15 +59,22 @@ public actor Consumer {
         self.client = KafkaClient(configuration: configuration.client, logger: logger)
     }
 
-    /// Closes the connections; ``poll(maxWait:)`` then fails with ``KafkaClientError/Code/shutDown``.
+    /// The group membership, when ``ConsumerConfiguration/groupID`` is set and ``subscribe(_:listener:)`` was called.
+    var group: GroupMembership?
+
+    /// Closes the consumer: a group member commits (with automatic commits), gives its partitions up and leaves the
+    /// group (a static member stays, so that a restart within the session timeout causes no rebalance); then the
+    /// connections close and ``poll(maxWait:)`` fails with ``KafkaClientError/Code/shutDown``.
     public func close() async {
+        if !self.isClosed { await self.leaveGroup() }
         self.isClosed = true
         await self.client.shutdown()
     }
 
     // MARK: Assignment and positions
 
-    /// Replaces the assignment: these partitions, each read from its starting point.
+    /// Replaces the assignment: these partitions, each read from its starting point. Not for group members
+    /// (their assignment comes from the group).
     public func assign(_ partitions: [TopicPartition: SeekTarget]) {
         self.positions = partitions.mapValues { .pending($0) }
         self.paused.formIntersection(partitions.keys)
@@ -137,6 +153,7 @@ public actor Consumer {
     public func poll(maxWait: Duration? = nil) async throws -> [ConsumerRecord] {
         guard !self.isClosed else { throw KafkaClientError(.shutDown, "the consumer is closed") }
         let maxWait = maxWait ?? self.configuration.maxWait
+        if self.group != nil { try await self.pollGroup() }
         try await self.resolvePendingPositions()
         var fetchable: [TopicPartition: Int64] = [:]
         for (partition, position) in self.positions where !self.paused.contains(partition) {

@@ -19,9 +19,30 @@ public struct ConsumerConfiguration: Sendable {
 
     /// The connection settings.
     public var client = ClientConfiguration()
-    /// The group to join (group.id). Group membership is not implemented yet: it must be `nil`, and partitions are
-    /// assigned with ``Consumer/assign(_:)``.
+    /// The group to join (group.id), or `nil` for a consumer whose partitions are assigned with
+    /// ``Consumer/assign(_:)``. With a group, ``Consumer/subscribe(_:listener:)`` joins it. Defaults to `nil`.
     public var groupID: GroupID? = nil
+    /// A static member's stable identity (group.instance.id, KIP-345): a restart within the session timeout does not
+    /// rebalance the group, and closing does not leave it. Defaults to `nil` (a dynamic member).
+    public var groupInstanceID: String? = nil
+    /// The group protocol (group.protocol). Defaults to `.classic`.
+    public var groupProtocol: GroupProtocol = .classic
+    /// The classic protocol's client-side assignors, in order of preference (partition.assignment.strategy).
+    /// Rebalances are cooperative when every assignor listed is. Defaults to `[.range, .cooperativeSticky]`, as Java.
+    public var assignors: [PartitionAssignor] = [.range, .cooperativeSticky]
+    /// How long the coordinator waits for a heartbeat before removing the member (session.timeout.ms). Defaults to
+    /// 45 s.
+    public var sessionTimeout: Duration = .seconds(45)
+    /// How often the member heartbeats (heartbeat.interval.ms). Defaults to 3 s.
+    public var heartbeatInterval: Duration = .seconds(3)
+    /// How long the coordinator waits for members to rejoin in a rebalance (max.poll.interval.ms, sent as the
+    /// rebalance timeout). Defaults to 5 minutes.
+    public var rebalanceTimeout: Duration = .seconds(300)
+    /// Whether positions are committed automatically: every ``autoCommitInterval`` in ``Consumer/poll(maxWait:)``,
+    /// before partitions are revoked, and on ``Consumer/close()`` (enable.auto.commit). Defaults to true.
+    public var enableAutoCommit = true
+    /// The automatic commit interval (auto.commit.interval.ms). Defaults to 5 s.
+    public var autoCommitInterval: Duration = .seconds(5)
     /// How long the broker may hold a fetch waiting for data (fetch.max.wait.ms). Defaults to 500 ms.
     public var maxWait: Duration = .milliseconds(500)
     /// The least data the broker waits for before answering a fetch (fetch.min.bytes). Defaults to 1.
@@ -49,13 +70,29 @@ public struct ConsumerConfiguration: Sendable {
     /// - Throws: ``KafkaClientError`` with ``KafkaClientError/Code/invalidArgument``.
     public func validate() throws {
         try self.client.validate()
-        guard self.groupID == nil else {
-            throw KafkaClientError(.invalidArgument, "consumer groups are not supported yet: assign partitions instead")
+        if self.groupID != nil {
+            guard self.groupProtocol == .classic else {
+                throw KafkaClientError(.invalidArgument, "group.protocol=consumer (KIP-848) is not supported yet")
+            }
+            guard !self.assignors.isEmpty else {
+                throw KafkaClientError(.invalidArgument, "a group member needs at least one assignor")
+            }
+            guard self.heartbeatInterval > .zero, self.heartbeatInterval < self.sessionTimeout else {
+                throw KafkaClientError(.invalidArgument, "the heartbeat interval must be positive and below the session timeout")
+            }
         }
         guard self.maxBytes > 0, self.maxPartitionBytes > 0, self.minBytes >= 0 else {
             throw KafkaClientError(.invalidArgument, "fetch sizes must be positive")
         }
     }
+}
+
+/// Which group protocol a member speaks (group.protocol).
+public enum GroupProtocol: String, Sendable, Hashable {
+    /// JoinGroup/SyncGroup/Heartbeat with client-side assignors.
+    case classic
+    /// KIP-848: ConsumerGroupHeartbeat with server-side assignors (not supported yet).
+    case consumer
 }
 
 /// Where a consumer reads a partition from.

@@ -1,0 +1,150 @@
+"""SpateClient group membership through the real `spate` binary: `spate consume --group` members mixed with
+confluent-kafka members in one classic cooperative-sticky group, and the `spate group` commands (list, describe with
+lag, reset-offsets, delete). Every wait is on a condition with a timeout, never a fixed sleep."""
+
+import json
+import subprocess
+import threading
+
+import pytest
+
+from conftest import BINARY
+from helpers import create_topic
+from test_groups import Member, SESSION_MS, group_broker, produce_values, wait_until  # noqa: F401 (fixture)
+from test_spate_client import spate
+
+
+class SpateMember:
+    """`spate consume TOPIC --group G --format json` as a process, and the records it printed."""
+
+    def __init__(self, bootstrap, topic, group, *extra):
+        self.process = subprocess.Popen(
+            [str(BINARY), "consume", topic, "--group", group, "--from", "beginning", "--format", "json",
+             "--brokers", bootstrap, *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            with self.lock:
+                self.lines.append(json.loads(line))
+
+    def values(self):
+        with self.lock:
+            return {line["value"] for line in self.lines}
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait(10)
+        self.reader.join(5)
+
+    def __del__(self):
+        if self.process.poll() is None:
+            self.process.kill()
+
+
+def describe(bootstrap, group):
+    return json.loads(spate(bootstrap, "group", "describe", group, "--json").stdout)
+
+
+def test_spate_and_confluent_members_share_a_cooperative_group_without_losing_records(group_broker, topic):
+    bootstrap = group_broker.bootstrap
+    group = "mixed-" + topic
+    create_topic(bootstrap, topic, 6)
+    produce_values(bootstrap, topic, range(600), 6)
+    confluent = [Member(bootstrap, topic, group, "--client", "confluent", "--strategy", "cooperative-sticky",
+                        "--session-ms", str(SESSION_MS)) for _ in range(2)]
+    swift = [SpateMember(bootstrap, topic, group) for _ in range(2)]
+    everyone = lambda: set().union(*(m.values() for m in confluent + swift))  # noqa: E731
+    try:
+        def all_assigned():
+            d = describe(bootstrap, group)
+            return len(d["members"]) == 4 and d["protocol"] == "cooperative-sticky" and \
+                sorted(p["partition"] for p in d["partitions"] if p["member"]) == list(range(6)) and d
+        d = wait_until(all_assigned, 60, "four members (two of them spate) sharing all six partitions")
+        assert {m["client_id"] for m in d["members"]} >= {"spate-consume"}
+        wait_until(lambda: len(everyone()) == 600, 60, "the first 600 records")
+        assert everyone() == {str(v) for v in range(600)}
+        assert all(m.values() for m in swift), "every spate member consumed something"
+
+        # A confluent member leaves cleanly and a spate member dies: nothing is lost.
+        confluent[0].close()
+        swift[0].kill()
+        produce_values(bootstrap, topic, range(600, 1200), 6)
+        wait_until(lambda: len(everyone()) == 1200, 90, "all 1200 records after two members left")
+        assert everyone() == {str(v) for v in range(1200)}
+        d = wait_until(lambda: (lambda d: len(d["members"]) == 2 and d)(describe(bootstrap, group)), 60,
+                       "the dead spate member expiring")
+        assert sorted(p["partition"] for p in d["partitions"] if p["member"]) == list(range(6))
+    finally:
+        for m in confluent:
+            m.kill()
+        for m in swift:
+            m.kill()
+
+
+def test_cli_group_describe_lag_list_reset_and_delete(group_broker, topic):
+    bootstrap = group_broker.bootstrap
+    group = "cli-" + topic
+    create_topic(bootstrap, topic, 2)
+    produce_values(bootstrap, topic, range(20), 2)
+    # A partial consume: 6 records of 20, committed as printed.
+    out = spate(bootstrap, "consume", topic, "--group", group, "--from", "beginning", "--count", "6",
+                "--format", "json").stdout
+    consumed = [json.loads(line) for line in out.splitlines()]
+    assert len(consumed) == 6
+    d = describe(bootstrap, group)
+    assert d["state"] == "Empty" and d["members"] == []
+    by_partition = {p["partition"]: p for p in d["partitions"]}
+    total_committed = 0
+    for partition in (0, 1):
+        printed = [r["offset"] for r in consumed if r["partition"] == partition]
+        row = by_partition.get(partition)
+        if printed:
+            assert row["committed_offset"] == max(printed) + 1
+        if row:
+            assert row["topic"] == topic and row["end_offset"] == 10
+            assert row["lag"] == row["end_offset"] - row["committed_offset"]
+            total_committed += row["committed_offset"]
+    assert total_committed == 6
+
+    text = spate(bootstrap, "group", "describe", group).stdout
+    assert "TOPIC" in text and "LAG" in text and "Empty" in text
+    assert group in spate(bootstrap, "group", "list").stdout.split()
+
+    # The next member resumes where the first stopped.
+    out = spate(bootstrap, "consume", topic, "--group", group, "--from", "beginning", "--count", "14",
+                "--format", "json").stdout
+    rest = [json.loads(line) for line in out.splitlines()]
+    assert sorted((r["partition"], r["offset"]) for r in consumed + rest) == \
+        sorted((p, o) for p in (0, 1) for o in range(10))
+    assert all(p["lag"] == 0 for p in describe(bootstrap, group)["partitions"])
+
+    reset = spate(bootstrap, "group", "reset-offsets", group, "--topic", topic, "--to", "earliest").stdout
+    assert "NEW-OFFSET" in reset
+    assert {p["lag"] for p in describe(bootstrap, group)["partitions"]} == {10}
+    spate(bootstrap, "group", "reset-offsets", group, "--topic", topic, "--to", "4")
+    assert {p["committed_offset"] for p in describe(bootstrap, group)["partitions"]} == {4}
+    spate(bootstrap, "group", "reset-offsets", group, "--topic", topic, "--to", "latest")
+    assert {p["lag"] for p in describe(bootstrap, group)["partitions"]} == {0}
+
+    assert "deleted" in spate(bootstrap, "group", "delete", group).stdout
+    missing = spate(bootstrap, "group", "describe", group, check=False)
+    assert missing.returncode == 3 and "does not exist" in missing.stderr
+    again = spate(bootstrap, "group", "delete", group, check=False)
+    assert again.returncode == 3 and "GROUP_ID_NOT_FOUND" in again.stderr
+
+
+def test_cli_group_errors_and_help(broker, topic):
+    for path in (["group"], ["group", "list"], ["group", "describe"], ["group", "delete"], ["group", "reset-offsets"]):
+        result = subprocess.run([str(BINARY), *path, "--help"], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0 and "Examples:" in result.stdout
+    bad = spate(broker.bootstrap, "group", "reset-offsets", "g", "--topic", topic, "--to", "yesterday", check=False)
+    assert bad.returncode == 64
+    bad = spate(broker.bootstrap, "consume", topic, "--group", "g", "--partition", "0", check=False)
+    assert bad.returncode == 64
+    unknown = spate(broker.bootstrap, "consume", topic + "-missing", "--group", "g", check=False)
+    assert unknown.returncode == 3
