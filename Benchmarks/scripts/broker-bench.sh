@@ -8,7 +8,8 @@
 # Environment: SPATE_BENCH_DIR  where data dirs and the dd file go (default: /tmp; the same disk as the data dir)
 #              RECORDS          records per produce run (default 300000, i.e. ~307 MB of 1 KiB values)
 #              SKIP_BUILD=1     use the existing .build/release/spate
-#              SPATE_BINARY     measure this spate binary instead (implies SKIP_BUILD), e.g. one built with
+#              BROKER_BINARY    measure this spate binary instead (implies SKIP_BUILD; not SPATE_*, which spate
+#                               serve reads as settings), e.g. one built with
 #                               `swift build -c release --product spate --static-swift-stdlib --scratch-path DIR`
 set -uo pipefail
 
@@ -18,7 +19,7 @@ base="${SPATE_BENCH_DIR:-/tmp}"
 records="${RECORDS:-300000}"
 work="$(mktemp -d "$base/spate-brokerbench.XXXXXX")"
 loadgen="$root/Benchmarks/loadgen/spate-loadgen"
-spate="${SPATE_BINARY:-$root/.build/release/spate}"
+spate="${BROKER_BINARY:-$root/.build/release/spate}"
 broker_pid=""
 sampler_pid=""
 
@@ -42,7 +43,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 make -s -C "$root/Benchmarks/loadgen" || exit 1
-if [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${SPATE_BINARY:-}" ]; then
+if [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${BROKER_BINARY:-}" ]; then
     say "swift build -c release --product spate"
     (cd "$root" && swift build -c release --product spate 2>&1 | tail -3) || exit 1
 fi
