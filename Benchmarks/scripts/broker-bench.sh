@@ -8,6 +8,9 @@
 # Environment: SPATE_BENCH_DIR  where data dirs and the dd file go (default: /tmp; the same disk as the data dir)
 #              RECORDS          records per produce run (default 300000, i.e. ~307 MB of 1 KiB values)
 #              SKIP_BUILD=1     use the existing .build/release/spate
+#              BROKER_BINARY    measure this spate binary instead (implies SKIP_BUILD; not SPATE_*, which spate
+#                               serve reads as settings), e.g. one built with
+#                               `swift build -c release --product spate --static-swift-stdlib --scratch-path DIR`
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -16,7 +19,7 @@ base="${SPATE_BENCH_DIR:-/tmp}"
 records="${RECORDS:-300000}"
 work="$(mktemp -d "$base/spate-brokerbench.XXXXXX")"
 loadgen="$root/Benchmarks/loadgen/spate-loadgen"
-spate="$root/.build/release/spate"
+spate="${BROKER_BINARY:-$root/.build/release/spate}"
 broker_pid=""
 sampler_pid=""
 
@@ -40,7 +43,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 make -s -C "$root/Benchmarks/loadgen" || exit 1
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
+if [ "${SKIP_BUILD:-0}" != 1 ] && [ -z "${BROKER_BINARY:-}" ]; then
     say "swift build -c release --product spate"
     (cd "$root" && swift build -c release --product spate 2>&1 | tail -3) || exit 1
 fi
@@ -50,7 +53,7 @@ echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "kernel: $(uname -r); cpus: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "memory: $(free -m | awk '/Mem:/ {print $2 " MiB"}')"
 echo "data disk: $work ($(df --output=source,fstype "$work" | tail -1 | tr -s ' '))"
-echo "librdkafka: $(dpkg-query -W -f='${Version}' librdkafka-dev 2>/dev/null); spate: $(cd "$root" && git rev-parse --short HEAD)"
+echo "librdkafka: $(dpkg-query -W -f='${Version}' librdkafka-dev 2>/dev/null); spate: $(cd "$root" && git rev-parse --short HEAD) ($spate)"
 
 # ---- limits ----
 say "limit: iperf3 loopback (127.0.0.1, 5 s, 1 stream)"

@@ -102,6 +102,10 @@ public struct Broker: Service {
             try await withGracefulShutdownHandler {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask {
+                        // After a clean shutdown, partition logs were left to open on first use so that start-up
+                        // does not wait for them; open them now, in the background, while requests are served.
+                        let opened = try? await io.run { logManager.openDeferredLogs() }
+                        logger.debug("Opened partition logs in the background", metadata: ["spate.partitions": "\(opened ?? 0)"])
                         // Background upkeep: retention, time-based flushes, deleted files, checkpoints, compaction.
                         while !Task.isCancelled {
                             try? await Task.sleep(for: min(configuration.storage.retentionCheckInterval, .seconds(30)))

@@ -48,6 +48,9 @@ import Testing
         try restarted.shutdown(nowMs: 0)
         let again = try self.open(memory)
         #expect(again.hadCleanShutdown)
+        // The broker's background pass opens every log not used yet (once).
+        #expect(again.openDeferredLogs() == 3)
+        #expect(again.openDeferredLogs() == 0)
         #expect(try again.log(for: partitions[0])!.logEndOffset == 13)
         #expect(try again.log(for: partitions[2])!.logEndOffset == 12)
         #expect(try again.log(for: partitions[3])!.logStartOffset == 2)

@@ -117,7 +117,8 @@ if runs("restart") {
         precondition(log.segmentCount >= 1_000)
         let (_, readMs) = try timed { () throws in
             let slice = try log.read(from: log.logStartOffset, maxBytes: 1 << 20)!
-            precondition(try slice.readBytes().readableBytes > 0)
+            let bytes = try slice.readBytes()
+            precondition(bytes.readableBytes > 0)
         }
         try reopened.shutdown(nowMs: benchNowMs)
         return (ms, readMs)
@@ -200,4 +201,24 @@ for shape in [BatchShape.mib1, BatchShape.kib16] where runs("recovery") {
     say(
         "cold sequential read, \(shape.rawValue) batches, 1 MiB fetches (\(note)): ms: \(summary(reads)); "
             + "median \(rate(readMedian))")
+}
+
+// MARK: 4. Append loop for profiling (only with STORAGE_RECOVERY_ONLY=append): the StorageBenchmarks append case
+// (512 MiB into a fresh log, flush off) in a plain process that `perf record` can attach to. Batch shape from
+// APPEND_SHAPE ("16 KiB" or "1 MiB"), iterations from APPEND_ITERATIONS (default 6).
+
+if onlySection == "append" {
+    let shape = getenv("APPEND_SHAPE").flatMap { BatchShape(rawValue: String(cString: $0)) } ?? .kib16
+    let iterations = getenv("APPEND_ITERATIONS").flatMap { Int(String(cString: $0)) } ?? 6
+    let batch = shape.makeBatch()
+    var rates: [Double] = []
+    for _ in 0..<iterations {
+        let directory = freshDirectory("append")
+        let log = try openNewLog(directory: directory, config: benchConfig(segmentBytes: 1 << 30))
+        let (bytes, ms) = try timed { try appendRepeatedly(log, batch: batch, totalBytes: 512 << 20) }
+        rates.append(Double(bytes) / (ms / 1000) / 1e6)
+        try log.close(nowMs: benchNowMs)
+        removeTree(directory)
+    }
+    say("append 512 MiB, \(shape.rawValue) batches, flush off: MB/s \(summary(rates))")
 }

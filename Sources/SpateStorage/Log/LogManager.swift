@@ -146,6 +146,33 @@ public final class LogManager: @unchecked Sendable {
         try self.partitions.compactMap { try self.log(for: $0) }
     }
 
+    /// Opens the logs not used since a clean start, one after another; returns how many it opened. The broker calls
+    /// this in the background once it serves requests, so that start-up does not wait for it and the first requests
+    /// to each partition seldom do. A log that fails to open is logged and left to open on its first use.
+    @discardableResult
+    public func openDeferredLogs() -> Int {
+        let deferred = self.lock.withLock { () -> [TopicPartition] in
+            self.logs.compactMap { partition, entry in
+                if case .deferred(let log) = entry, log.openedLog == nil { return partition }
+                return nil
+            }.sorted()
+        }
+        var opened = 0
+        for partition in deferred {
+            do {
+                if try self.log(for: partition) != nil { opened += 1 }
+            } catch {
+                self.logger.warning(
+                    "Could not open a partition log in the background; it opens on first use",
+                    metadata: [
+                        LogKey.topic: "\(partition.topic)", LogKey.partition: "\(partition.partition)",
+                        "spate.error": "\(error)",
+                    ])
+            }
+        }
+        return opened
+    }
+
     /// Every partition with a log.
     public var partitions: [TopicPartition] { self.lock.withLock { self.logs.keys.sorted() } }
 
