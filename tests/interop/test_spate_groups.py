@@ -54,7 +54,6 @@ def test_spate_and_confluent_members_share_a_cooperative_group_without_losing_re
     bootstrap = group_broker.bootstrap
     group = "mixed-" + topic
     create_topic(bootstrap, topic, 6)
-    produce_values(bootstrap, topic, range(600), 6)
     confluent = [Member(bootstrap, topic, group, "--client", "confluent", "--strategy", "cooperative-sticky",
                         "--session-ms", str(SESSION_MS)) for _ in range(2)]
     swift = [SpateMember(bootstrap, topic, group) for _ in range(2)]
@@ -66,6 +65,9 @@ def test_spate_and_confluent_members_share_a_cooperative_group_without_losing_re
                 sorted(p["partition"] for p in d["partitions"] if p["member"]) == list(range(6)) and d
         d = wait_until(all_assigned, 60, "four members (two of them spate) sharing all six partitions")
         assert {m["client_id"] for m in d["members"]} >= {"spate-consume"}
+        # Produced once every member owns partitions, so that each member has records of its own to consume (records
+        # produced earlier could all be consumed by the first members before the group settles).
+        produce_values(bootstrap, topic, range(600), 6)
         wait_until(lambda: len(everyone()) == 600, 60, "the first 600 records")
         assert everyone() == {str(v) for v in range(600)}
         assert all(m.values() for m in swift), "every spate member consumed something"
