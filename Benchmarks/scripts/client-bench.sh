@@ -5,9 +5,12 @@
 # beginning. The two clients alternate, run by run, so that both see the same machine load; the table shows the
 # median records/s of each and the ratio of the medians (Swift / librdkafka).
 #
-# Both clients get the same settings: linger 5 ms, 1 MB batches, no compression; consumers fetch up to 50 MiB per
-# request and 10 MiB per partition. librdkafka spreads records round-robin over the partitions (partition = i mod n);
-# spate bench leaves keyless records to the producer's sticky partitioner (KIP-480), as an application would.
+# Both producers get the same settings: linger 5 ms, 1 MB batches, no compression. librdkafka spreads records
+# round-robin over the partitions (partition = i mod n); spate bench leaves keyless records to the producer's sticky
+# partitioner (KIP-480), as an application would. Consumers: the load generator fetches up to 50 MiB per request and
+# 10 MiB per partition; spate bench uses the client's defaults (Java's: 50 MiB and 1 MiB), since 10 MiB per
+# partition makes 50 MiB responses, which glibc serves with a fresh mmap (page faults) each time. SB_CONSUME_ARGS
+# adds options (e.g. SB_CONSUME_ARGS="--max-partition-bytes 10485760" for the load generator's sizes).
 #
 # Usage: Benchmarks/scripts/client-bench.sh [output-file]
 # Environment: RECORDS      records per run (default 300000, ~307 MB of values)
@@ -15,6 +18,7 @@
 #              SKIP_BUILD=1 use the existing .build/release/spate
 #              SPATE        another spate binary to measure (e.g. an older build, for a before/after table)
 #              SPATE_BENCH_DIR  where the broker's data dir goes (default /tmp)
+#              SB_CONSUME_ARGS  extra options for spate bench consume
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -60,7 +64,7 @@ brokers="127.0.0.1:$port"
 # Settings equal to the load generator's, where this spate binary has the options (older builds do not).
 produce_extra=() consume_extra=()
 "$spate" bench produce --help 2>&1 | grep -q -- '--batch-size' && produce_extra=(--linger-ms 5 --batch-size 1000000)
-"$spate" bench consume --help 2>&1 | grep -q -- '--max-partition-bytes' && consume_extra=(--max-partition-bytes 10485760)
+read -r -a consume_extra <<< "${SB_CONSUME_ARGS:-}"
 
 # Each run prints one records/s figure (or "fail").
 lg_produce() { # topic partitions acks
