@@ -145,9 +145,16 @@ public actor Producer: Service {
     /// - Throws: What ``enqueue(_:)`` throws; the records before the one that failed were accepted, the rest were not.
     public func enqueue(contentsOf records: [ProducerRecord], onDelivery: DeliveryCallback? = nil) async throws {
         let completion: Completion = onDelivery.map { .callback($0) } ?? .enqueued
+        var now = ContinuousClock.now
         for record in records {
-            let prepared = try await self.prepare(record)
-            try self.append(prepared, completion: completion)
+            // The synchronous path costs no async frame per record; the other one may wait for metadata or space.
+            if let prepared = try self.prepareWithoutWaiting(record, now: now) {
+                try self.append(prepared, completion: completion)
+            } else {
+                let prepared = try await self.prepare(record)
+                try self.append(prepared, completion: completion)
+                now = .now
+            }
         }
     }
 
@@ -251,6 +258,33 @@ public actor Producer: Service {
             }
             await withCheckedContinuation { self.spaceWaiters.append($0) }
             try self.checkAccepting()
+        }
+        return PreparedRecord(
+            record: record, partition: TopicPartition(record.topic, partition),
+            timestamp: record.timestamp ?? Self.nowMilliseconds(), size: size, isSticky: isSticky)
+    }
+
+    /// ``prepare(_:)`` without suspending, for when the topic's partition count is cached and the buffer has room:
+    /// `nil` (having changed nothing) otherwise. `now` is a recent reading of the clock, for the cache's age.
+    private func prepareWithoutWaiting(_ record: ProducerRecord, now: ContinuousClock.Instant) throws -> PreparedRecord? {
+        let size = Self.estimatedSize(record)
+        guard let cached = self.partitionCounts[record.topic],
+            now - cached.fetchedAt < self.configuration.client.metadataMaxAge,
+            size + RecordBatch.headerSize <= self.configuration.maxRequestSize,
+            self.bufferedBytes == 0 || self.bufferedBytes + size <= self.configuration.bufferMemory
+        else { return nil }
+        try self.checkAccepting()
+        let count = cached.count
+        let partition: Int32
+        var isSticky = false
+        if let explicit = record.partition {
+            guard explicit >= 0, explicit < count else { return nil }  // prepare(_:) throws the error
+            partition = explicit
+        } else if let key = record.key {
+            partition = DefaultPartitioner.partition(forKey: key, partitionCount: count)
+        } else {
+            partition = self.stickyPartition(for: record.topic, count: count)
+            isSticky = true
         }
         return PreparedRecord(
             record: record, partition: TopicPartition(record.topic, partition),
