@@ -45,6 +45,10 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Partitions of the topic, which is created if missing.") var partitions: Int32 = 1
     @Option(help: "0, 1 or all.") var acks: String = "all"
     @Option(help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
+    @Option(help: ArgumentHelp("The producer's linger (default: the client's, 5 ms).", valueName: "ms"))
+    var lingerMs: Int?
+    @Option(help: ArgumentHelp("The producer's batch size (default: the client's, 16384).", valueName: "bytes"))
+    var batchSize: Int?
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
@@ -52,6 +56,8 @@ struct BenchOptions: ParsableArguments {
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
         guard self.recordSize >= 8 else { throw ValidationError("--record-size must be at least 8 bytes") }
         if let rate, rate < 0 { throw ValidationError("--rate must not be negative") }
+        if let lingerMs, lingerMs < 0 { throw ValidationError("--linger-ms must not be negative") }
+        if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         guard self.partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
         guard ["0", "1", "all", "-1"].contains(self.acks) else { throw ValidationError("--acks must be 0, 1 or all") }
         guard CompressionType(name: self.compression) != nil else {
@@ -71,6 +77,8 @@ struct BenchOptions: ParsableArguments {
         var configuration = ProducerConfiguration(client: client)
         configuration.acks = self.acks == "0" ? .none : self.acks == "1" ? .leader : .all
         configuration.compression = CompressionType(name: self.compression) ?? .none
+        if let lingerMs = self.lingerMs { configuration.linger = .milliseconds(lingerMs) }
+        if let batchSize = self.batchSize { configuration.batchSize = batchSize }
         return configuration
     }
 }
@@ -241,35 +249,48 @@ func runProducers(
                 try await Producer.withProducer(configuration: configuration) { producer in
                     let start = ContinuousClock.now
                     let template = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
-                    try await withThrowingTaskGroup(of: Void.self) { sends in
-                        var inFlight = 0
-                        var sent = 0
-                        while sent < count {
-                            if let deadline = limit.deadline, ContinuousClock.now >= deadline { break }
-                            if share > 0 {
-                                let due = start + .nanoseconds(Int64(Double(sent) / share * 1e9))
-                                if due > .now + .milliseconds(1) { try await Task.sleep(until: due) }
+                    let failure = NIOLockedValueBox<KafkaClientError?>(nil)
+                    var sent = 0
+                    // Records go to the producer in chunks (one call each), with a callback per record: no task
+                    // and no suspension per record. The producer's buffer (bufferMemory) bounds what is in flight.
+                    var chunk: [ProducerRecord] = []
+                    chunk.reserveCapacity(benchChunkSize)
+                    while sent < count {
+                        if let deadline = limit.deadline, ContinuousClock.now >= deadline { break }
+                        var n = min(benchChunkSize, count - sent)
+                        if share > 0 {
+                            // Records due by now, at least one (after waiting for its time).
+                            let elapsed = ContinuousClock.now - start
+                            let due = Int(elapsed.inSeconds * share) + 1 - sent
+                            if due <= 0 {
+                                try await Task.sleep(until: start + .nanoseconds(Int64(Double(sent) / share * 1e9)))
+                                continue
                             }
-                            if inFlight >= 10_000 {
-                                try await sends.next()
-                                inFlight -= 1
-                            }
+                            n = min(n, due)
+                        }
+                        chunk.removeAll(keepingCapacity: true)
+                        for _ in 0..<n {
                             var value = template
                             if stamp { value.setInteger(monotonicNanoseconds(), at: value.readerIndex) }
-                            let record = ProducerRecord(topic: topic, value: value)
-                            sends.addTask {
-                                let sentAt = ContinuousClock.now
-                                _ = try await producer.send(record)
+                            chunk.append(ProducerRecord(topic: topic, value: value))
+                        }
+                        let sentAt = ContinuousClock.now
+                        try await producer.enqueue(contentsOf: chunk) { result in
+                            switch result {
+                            case .success:
                                 let latency = ContinuousClock.now - sentAt
                                 stats.add(
                                     count: 1, bytes: size,
                                     latencyMicroseconds: stamp ? nil : UInt64(max(0, latency.inMicroseconds)))
+                            case .failure(let error):
+                                failure.withLockedValue { if $0 == nil { $0 = error } }
                             }
-                            inFlight += 1
-                            sent += 1
                         }
-                        try await sends.waitForAll()
+                        sent += n
+                        if let error = failure.withLockedValue({ $0 }) { throw error }
                     }
+                    try await producer.flush()
+                    if let error = failure.withLockedValue({ $0 }) { throw error }
                 }
             }
         }
@@ -277,8 +298,12 @@ func runProducers(
     }
 }
 
+/// Records per call into the producer.
+private let benchChunkSize = 256
+
 extension Duration {
     var inMicroseconds: Int64 { self.components.seconds * 1_000_000 + self.components.attoseconds / 1_000_000_000_000 }
+    var inSeconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
 }
 
 struct ProduceBench: AsyncParsableCommand {
@@ -315,12 +340,13 @@ struct ProduceBench: AsyncParsableCommand {
 /// the deadline passes, or `idle` passes without a record. With `stamped`, latency is from the record's send time.
 func runConsumers(
     topic: String, consumers: Int, start: SeekTarget, client: ClientConfiguration, stats: BenchStats, stamped: Bool,
-    limit: (records: Int, deadline: ContinuousClock.Instant?), idle: Duration?,
+    limit: (records: Int, deadline: ContinuousClock.Instant?), idle: Duration?, maxPartitionBytes: Int32? = nil,
     ready: (@Sendable () -> Void)? = nil
 ) async throws {
     var configuration = ConsumerConfiguration(client: client)
     configuration.autoOffsetReset = .earliest
     configuration.maxWait = .milliseconds(100)
+    if let maxPartitionBytes { configuration.maxPartitionBytes = maxPartitionBytes }
     let settings = configuration
     let probe = try Consumer(configuration: settings)
     let partitions = try await probe.assign(topic: TopicName(topic), from: start)
@@ -374,6 +400,12 @@ struct ConsumeBench: AsyncParsableCommand {
     @OptionGroup var options: BenchOptions
     @Option(help: "Consumers in parallel (the topic's partitions are split between them).") var consumers: Int = 1
     @Option(help: ArgumentHelp("Stop after this long without a record.", valueName: "seconds")) var timeout: Double = 5
+    @Option(help: ArgumentHelp("The most bytes a fetch returns per partition (default: the client's, 1 MiB).", valueName: "bytes"))
+    var maxPartitionBytes: Int32?
+
+    func validate() throws {
+        if let maxPartitionBytes, maxPartitionBytes <= 0 { throw ValidationError("--max-partition-bytes must be positive") }
+    }
 
     func run() async throws {
         let clientConfiguration = try self.client.makeConfiguration(clientID: "spate-bench")
@@ -382,10 +414,11 @@ struct ConsumeBench: AsyncParsableCommand {
             let options = self.options
             let consumers = self.consumers
             let idle = Duration.milliseconds(Int64(self.timeout * 1000))
+            let maxPartitionBytes = self.maxPartitionBytes
             try await withProgress(stats, json: options.json) {
                 try await runConsumers(
                     topic: options.topic, consumers: consumers, start: .beginning, client: clientConfiguration,
-                    stats: stats, stamped: false, limit: options.limit, idle: idle)
+                    stats: stats, stamped: false, limit: options.limit, idle: idle, maxPartitionBytes: maxPartitionBytes)
             }
         }
         print(stats.summary(json: self.options.json))

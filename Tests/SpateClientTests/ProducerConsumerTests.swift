@@ -5,6 +5,7 @@ import SpateRecords
 import SpateWire
 import SpateBroker
 import SpateTesting
+import Synchronization
 import Testing
 
 @testable import SpateClient
@@ -41,6 +42,44 @@ import Testing
                 let got = consumed.filter { $0.partition == partition }
                 let expected = records.filter { $0.partition == partition }
                 #expect(got.map(\.offset) == (0..<Int64(expected.count)).map { $0 })
+                #expect(got.map(Content.init) == expected.map(Content.init))
+            }
+            await admin.close()
+        }
+    }
+
+    @Test func enqueueContentsOfCallsBackOncePerRecordInOrder() async throws {
+        try await withClientBroker { _, client in
+            let admin = Admin(configuration: client)
+            try await admin.createTopic(NewTopic(name: "callbacks", partitions: 2))
+            var configuration = ProducerConfiguration(client: client)
+            configuration.batchSize = 4096
+            let records = makeRecords(2000, topic: "callbacks", partitions: 2)
+            let delivered = Mutex<[RecordMetadata]>([])
+            try await Producer.withProducer(configuration: configuration) { producer in
+                for chunk in stride(from: 0, to: records.count, by: 300) {
+                    try await producer.enqueue(contentsOf: Array(records[chunk..<min(chunk + 300, records.count)])) {
+                        result in
+                        if case .success(let metadata) = result { delivered.withLock { $0.append(metadata) } }
+                    }
+                }
+                try await producer.enqueue(ProducerRecord(topic: "callbacks", partition: 0, value: "last")) { result in
+                    if case .success(let metadata) = result { delivered.withLock { $0.append(metadata) } }
+                }
+                try await producer.flush()
+            }
+            let metadata = delivered.withLock { $0 }
+            #expect(metadata.count == records.count + 1)
+            for partition in Int32(0)...1 {
+                let offsets = metadata.filter { $0.partition == partition }.map(\.offset).sorted()
+                #expect(offsets == (0..<Int64(offsets.count)).map { $0 })
+            }
+            let consumed = try await consumeAll(
+                client, partitions: [.init(topic: "callbacks", partition: 0), .init(topic: "callbacks", partition: 1)],
+                count: records.count + 1)
+            for partition in Int32(0)...1 {
+                let expected = records.filter { $0.partition == partition }
+                let got = consumed.filter { $0.partition == partition && $0.offset < Int64(expected.count) }
                 #expect(got.map(Content.init) == expected.map(Content.init))
             }
             await admin.close()

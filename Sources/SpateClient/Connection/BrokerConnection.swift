@@ -278,7 +278,15 @@ struct ResponseFrameDecoder: ByteToMessageDecoder {
     let splitter: FrameSplitter
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try self.splitter.nextFrame(from: &buffer) else { return .needMoreData }
+        guard let frame = try self.splitter.nextFrame(from: &buffer) else {
+            // A large frame (a Fetch response of many MiB) arrives in many reads: make room for all of it once,
+            // rather than let the buffer double and copy itself over and over (its size was checked above).
+            if let size = buffer.getInteger(at: buffer.readerIndex, endianness: .big, as: Int32.self) {
+                let missing = 4 + Int(size) - buffer.readableBytes
+                if missing > buffer.writableBytes { buffer.reserveCapacity(minimumWritableBytes: missing) }
+            }
+            return .needMoreData
+        }
         context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
     }

@@ -66,6 +66,7 @@ public actor Consumer {
     /// group (a static member stays, so that a restart within the session timeout causes no rebalance); then the
     /// connections close and ``poll(maxWait:)`` fails with ``KafkaClientError/Code/shutDown``.
     public func close() async {
+        self.cancelPrefetch()
         if !self.isClosed { await self.leaveGroup() }
         self.isClosed = true
         await self.client.shutdown()
@@ -173,35 +174,19 @@ public actor Consumer {
                 topicIDs[partition.topic] = await client.metadata.topics[partition.topic]?.topicID ?? .zero
             }
         }
-        let configuration = self.configuration
-        let ids = topicIDs
-        let requests = byLeader.map { leader, partitions in
-            (leader, partitions.sorted(), fetchable)
-        }
-        let responses = await withTaskGroup(
-            of: (BrokerID, [TopicPartition], Result<FetchResponse, any Error>).self
-        ) { group in
-            for (leader, partitions, offsets) in requests {
-                group.addTask {
-                    let hasIDs = partitions.allSatisfy { (ids[$0.topic] ?? .zero) != .zero }
-                    do {
-                        let response = try await client.send(
-                            to: leader, maxVersion: hasIDs ? nil : 12,
-                            timeout: client.configuration.requestTimeout + maxWait
-                        ) { version in
-                            Self.makeFetchRequest(
-                                partitions: partitions, offsets: offsets, topicIDs: ids, version: version,
-                                maxWait: maxWait, configuration: configuration)
-                        }
-                        return (leader, partitions, .success(response))
-                    } catch {
-                        return (leader, partitions, .failure(error))
-                    }
-                }
-            }
-            var all: [(BrokerID, [TopicPartition], Result<FetchResponse, any Error>)] = []
-            for await response in group { all.append(response) }
-            return all
+        let requests = byLeader.map { leader, partitions in (leader, partitions.sorted()) }
+        let responses: [FetchResult]
+        if let prefetched = self.prefetched, prefetched.offsets == fetchable, prefetched.topicIDs == topicIDs,
+            prefetched.leaders == byLeader.mapValues(Set.init)
+        {
+            // Sent when the previous poll returned, for exactly these positions: its answers are this poll's.
+            self.prefetched = nil
+            responses = await prefetched.task.value
+        } else {
+            self.cancelPrefetch()
+            responses = await Self.fetch(
+                requests, offsets: fetchable, topicIDs: topicIDs, maxWait: maxWait, client: client,
+                configuration: self.configuration)
         }
         var records: [ConsumerRecord] = []
         var retriable: KafkaClientError?
@@ -239,8 +224,81 @@ public actor Consumer {
             }
             self.logger.debug("fetch failed; retrying", metadata: [LogKey.error: "\(retriable.message)"])
             try await Task.sleep(for: client.configuration.retryBackoff)
+        } else if retriable == nil, !records.isEmpty {
+            self.prefetch(after: fetchable, requests: requests, topicIDs: topicIDs, maxWait: maxWait)
         }
         return records
+    }
+
+    typealias FetchResult = (BrokerID, [TopicPartition], Result<FetchResponse, any Error>)
+
+    /// A fetch sent ahead, when a poll returned records, from the positions that poll left: the broker reads and
+    /// sends the next records while the application handles these (as librdkafka's fetcher thread does). The next
+    /// poll uses it if nothing moved meanwhile (seek, assignment, pause, leaders), else drops it.
+    struct Prefetch {
+        var offsets: [TopicPartition: Int64]
+        var topicIDs: [TopicName: KafkaUUID]
+        var leaders: [BrokerID: Set<TopicPartition>]
+        var task: Task<[FetchResult], Never>
+    }
+
+    var prefetched: Prefetch?
+
+    private func prefetch(
+        after fetched: [TopicPartition: Int64], requests: [(BrokerID, [TopicPartition])],
+        topicIDs: [TopicName: KafkaUUID], maxWait: Duration
+    ) {
+        var offsets: [TopicPartition: Int64] = [:]
+        for partition in fetched.keys where !self.paused.contains(partition) {
+            guard case .offset(let offset) = self.positions[partition] else { return }
+            offsets[partition] = offset
+        }
+        guard offsets.count == fetched.count else { return }
+        let client = self.client
+        let configuration = self.configuration
+        let task = Task {
+            await Self.fetch(
+                requests, offsets: offsets, topicIDs: topicIDs, maxWait: maxWait, client: client,
+                configuration: configuration)
+        }
+        self.prefetched = Prefetch(
+            offsets: offsets, topicIDs: topicIDs,
+            leaders: Dictionary(requests.map { ($0.0, Set($0.1)) }, uniquingKeysWith: { a, _ in a }), task: task)
+    }
+
+    func cancelPrefetch() {
+        self.prefetched?.task.cancel()
+        self.prefetched = nil
+    }
+
+    /// Sends one Fetch per leader, all at once, and collects the answers.
+    private static func fetch(
+        _ requests: [(BrokerID, [TopicPartition])], offsets: [TopicPartition: Int64], topicIDs ids: [TopicName: KafkaUUID],
+        maxWait: Duration, client: KafkaClient, configuration: ConsumerConfiguration
+    ) async -> [FetchResult] {
+        await withTaskGroup(of: FetchResult.self) { group in
+            for (leader, partitions) in requests {
+                group.addTask {
+                    let hasIDs = partitions.allSatisfy { (ids[$0.topic] ?? .zero) != .zero }
+                    do {
+                        let response = try await client.send(
+                            to: leader, maxVersion: hasIDs ? nil : 12,
+                            timeout: client.configuration.requestTimeout + maxWait
+                        ) { version in
+                            Self.makeFetchRequest(
+                                partitions: partitions, offsets: offsets, topicIDs: ids, version: version,
+                                maxWait: maxWait, configuration: configuration)
+                        }
+                        return (leader, partitions, .success(response))
+                    } catch {
+                        return (leader, partitions, .failure(error))
+                    }
+                }
+            }
+            var all: [FetchResult] = []
+            for await response in group { all.append(response) }
+            return all
+        }
     }
 
     /// Folds one partition's fetch result in: records at or after the position, the new position, or a reset.

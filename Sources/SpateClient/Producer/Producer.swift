@@ -125,6 +125,39 @@ public actor Producer: Service {
         try self.append(prepared, completion: .enqueued)
     }
 
+    /// Called once per record with its partition, offset and timestamp, or its error, when it is acknowledged or
+    /// fails for good. It runs on the producer's executor: it must be quick and must not block.
+    public typealias DeliveryCallback = @Sendable (Result<RecordMetadata, KafkaClientError>) -> Void
+
+    /// Accepts a record for sending and returns without waiting for its acknowledgement (waiting only for buffer
+    /// space or topic metadata); `onDelivery` gets the outcome (such failures are not reported by ``flush()``).
+    public func enqueue(_ record: ProducerRecord, onDelivery: @escaping DeliveryCallback) async throws {
+        let prepared = try await self.prepare(record)
+        try self.append(prepared, completion: .callback(onDelivery))
+    }
+
+    /// Accepts records for sending, in order, as ``enqueue(_:)`` does for each, with one call into the producer for
+    /// all of them (the cheap path for many small records).
+    /// - Parameters:
+    ///   - records: The records, accepted in this order.
+    ///   - onDelivery: Called once per record with its outcome; without it, failures are reported by the next
+    ///     ``flush()``.
+    /// - Throws: What ``enqueue(_:)`` throws; the records before the one that failed were accepted, the rest were not.
+    public func enqueue(contentsOf records: [ProducerRecord], onDelivery: DeliveryCallback? = nil) async throws {
+        let completion: Completion = onDelivery.map { .callback($0) } ?? .enqueued
+        var now = ContinuousClock.now
+        for record in records {
+            // The synchronous path costs no async frame per record; the other one may wait for metadata or space.
+            if let prepared = try self.prepareWithoutWaiting(record, now: now) {
+                try self.append(prepared, completion: completion)
+            } else {
+                let prepared = try await self.prepare(record)
+                try self.append(prepared, completion: completion)
+                now = .now
+            }
+        }
+    }
+
     /// Sends every record accepted so far without waiting for linger, and waits until all are acknowledged.
     /// - Throws: ``KafkaClientError`` summarising the records from ``enqueue(_:)`` that failed since the last flush.
     public func flush() async throws {
@@ -216,13 +249,42 @@ public actor Producer: Service {
             partition = self.stickyPartition(for: record.topic, count: count)
             isSticky = true
         }
-        let deadline = ContinuousClock.now + self.configuration.maxBlock
+        var waitUntil: ContinuousClock.Instant?
         while self.bufferedBytes > 0, self.bufferedBytes + size > self.configuration.bufferMemory {
+            let deadline = waitUntil ?? ContinuousClock.now + self.configuration.maxBlock
+            waitUntil = deadline
             guard ContinuousClock.now < deadline else {
                 throw KafkaClientError(.timedOut, "no buffer space for the record within maxBlock")
             }
             await withCheckedContinuation { self.spaceWaiters.append($0) }
             try self.checkAccepting()
+        }
+        return PreparedRecord(
+            record: record, partition: TopicPartition(record.topic, partition),
+            timestamp: record.timestamp ?? Self.nowMilliseconds(), size: size, isSticky: isSticky)
+    }
+
+    /// ``prepare(_:)`` without suspending, for when the topic's partition count is cached and the buffer has room:
+    /// `nil` (having changed nothing) otherwise. `now` is a recent reading of the clock, for the cache's age.
+    private func prepareWithoutWaiting(_ record: ProducerRecord, now: ContinuousClock.Instant) throws -> PreparedRecord? {
+        let size = Self.estimatedSize(record)
+        guard let cached = self.partitionCounts[record.topic],
+            now - cached.fetchedAt < self.configuration.client.metadataMaxAge,
+            size + RecordBatch.headerSize <= self.configuration.maxRequestSize,
+            self.bufferedBytes == 0 || self.bufferedBytes + size <= self.configuration.bufferMemory
+        else { return nil }
+        try self.checkAccepting()
+        let count = cached.count
+        let partition: Int32
+        var isSticky = false
+        if let explicit = record.partition {
+            guard explicit >= 0, explicit < count else { return nil }  // prepare(_:) throws the error
+            partition = explicit
+        } else if let key = record.key {
+            partition = DefaultPartitioner.partition(forKey: key, partitionCount: count)
+        } else {
+            partition = self.stickyPartition(for: record.topic, count: count)
+            isSticky = true
         }
         return PreparedRecord(
             record: record, partition: TopicPartition(record.topic, partition),
@@ -265,36 +327,15 @@ public actor Producer: Service {
     private func append(_ prepared: PreparedRecord, completion: Completion) throws {
         try self.checkAccepting()
         let tp = prepared.partition
-        var state = self.partitions[tp] ?? PartitionState()
-        let record = prepared.record
-        var newBatch = true
-        if let last = state.queue.indices.last, state.queue[last].isOpen {
-            if state.queue[last].builder.estimatedSizeInBytes + prepared.size <= self.configuration.batchSize {
-                newBatch = false
-            } else {
-                state.queue[last].isOpen = false
-                if prepared.isSticky, self.sticky[tp.topic] == tp.partition {
-                    // KIP-480: a full batch moves keyless records on to another partition.
-                    self.sticky[tp.topic] = nil
-                }
-            }
+        // Mutated in place: a copy of the partition's state would share the open batch's buffers with the
+        // dictionary, and each append would then copy the whole batch.
+        let (newBatch, closedFull, isFull) = self.partitions[tp, default: PartitionState()].append(
+            prepared.record, to: tp, timestamp: prepared.timestamp, size: prepared.size, completion: completion,
+            batchSize: self.configuration.batchSize, compression: self.configuration.compression)
+        if closedFull, prepared.isSticky, self.sticky[tp.topic] == tp.partition {
+            // KIP-480: a full batch moves keyless records on to another partition.
+            self.sticky[tp.topic] = nil
         }
-        if newBatch {
-            state.queue.append(
-                ProducerBatch(
-                    partition: tp,
-                    builder: RecordBatchBuilder(compression: self.configuration.compression),
-                    createdAt: .now))
-        }
-        let index = state.queue.count - 1
-        state.queue[index].builder.append(
-            key: record.key, value: record.value, headers: record.headers, timestamp: prepared.timestamp)
-        state.queue[index].completions.append(completion)
-        state.queue[index].timestamps.append(prepared.timestamp)
-        state.queue[index].byteSize += prepared.size
-        let isFull = state.queue[index].builder.estimatedSizeInBytes >= self.configuration.batchSize
-        if isFull { state.queue[index].isOpen = false }
-        self.partitions[tp] = state
         self.pendingRecords += 1
         self.bufferedBytes += prepared.size
         if newBatch || isFull { self.wake() }
@@ -556,17 +597,22 @@ public actor Producer: Service {
         switch result {
         case .success(let (baseOffset, logAppendTime)):
             for (index, completion) in batch.completions.enumerated() {
-                guard case .awaiting(let continuation) = completion else { continue }
-                continuation.resume(
-                    returning: RecordMetadata(
-                        topic: batch.partition.topic, partition: batch.partition.partition,
-                        offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
-                        timestamp: logAppendTime >= 0 ? logAppendTime : batch.timestamps[index]))
+                if case .enqueued = completion { continue }
+                let metadata = RecordMetadata(
+                    topic: batch.partition.topic, partition: batch.partition.partition,
+                    offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
+                    timestamp: logAppendTime >= 0 ? logAppendTime : batch.timestamps[index])
+                switch completion {
+                case .awaiting(let continuation): continuation.resume(returning: metadata)
+                case .callback(let callback): callback(.success(metadata))
+                case .enqueued: break
+                }
             }
         case .failure(let error):
             for completion in batch.completions {
                 switch completion {
                 case .awaiting(let continuation): continuation.resume(throwing: error)
+                case .callback(let callback): callback(.failure(error))
                 case .enqueued:
                     self.unreported.count += 1
                     if self.unreported.first == nil { self.unreported.first = error }
@@ -697,6 +743,7 @@ public actor Producer: Service {
 private enum Completion {
     case awaiting(CheckedContinuation<RecordMetadata, any Error>)
     case enqueued
+    case callback(Producer.DeliveryCallback)
 }
 
 /// Records of one partition waiting to be sent, or being sent.
@@ -716,6 +763,13 @@ private struct ProducerBatch {
     var attempts = 0
     /// When a failed batch may be resent.
     var retryAt: ContinuousClock.Instant?
+
+    mutating func append(_ record: ProducerRecord, timestamp: Int64, size: Int, completion: Completion) {
+        self.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
+        self.completions.append(completion)
+        self.timestamps.append(timestamp)
+        self.byteSize += size
+    }
 }
 
 /// A partition's queue of batches and its in-flight bookkeeping.
@@ -727,4 +781,32 @@ private struct PartitionState {
     /// Resent batches still to be acknowledged; while any is, only one batch is in flight.
     var retryRemaining = 0
     var nextSequence: Int32 = 0
+
+    /// Appends a record to the open batch, or to a new one when there is none or the record does not fit.
+    /// - Returns: Whether a batch was started, whether a full batch was closed first, and whether the batch the
+    ///   record went into is now full.
+    mutating func append(
+        _ record: ProducerRecord, to partition: TopicPartition, timestamp: Int64, size: Int, completion: Completion,
+        batchSize: Int, compression: CompressionType
+    ) -> (newBatch: Bool, closedFull: Bool, isFull: Bool) {
+        var newBatch = true
+        var closedFull = false
+        if let last = self.queue.indices.last, self.queue[last].isOpen {
+            if self.queue[last].builder.estimatedSizeInBytes + size <= batchSize {
+                newBatch = false
+            } else {
+                self.queue[last].isOpen = false
+                closedFull = true
+            }
+        }
+        if newBatch {
+            self.queue.append(
+                ProducerBatch(partition: partition, builder: RecordBatchBuilder(compression: compression), createdAt: .now))
+        }
+        let index = self.queue.count - 1
+        self.queue[index].append(record, timestamp: timestamp, size: size, completion: completion)
+        let isFull = self.queue[index].builder.estimatedSizeInBytes >= batchSize
+        if isFull { self.queue[index].isOpen = false }
+        return (newBatch, closedFull, isFull)
+    }
 }
