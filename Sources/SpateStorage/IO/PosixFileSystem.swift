@@ -37,10 +37,12 @@ public struct PosixFileSystem: StorageFileSystem {
         guard let directory = opendir(path) else { throw storageError(Errno(rawValue: errno), "opendir \(path)") }
         defer { closedir(directory) }
         var names: [String] = []
+        // The name is read where it lies. Copying the entry (`entry.pointee`) reads a whole `struct dirent`, but
+        // glibc sizes the last entry of its buffer to its name (`d_reclen`), so the copy could read past the buffer's
+        // end and fault when that is a page boundary (seen as a crash in the crash-test's verify).
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
