@@ -59,7 +59,7 @@ struct BenchOptions: ParsableArguments {
         if let lingerMs, lingerMs < 0 { throw ValidationError("--linger-ms must not be negative") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
         guard self.partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
-        guard ["0", "1", "all", "-1"].contains(self.acks) else { throw ValidationError("--acks must be 0, 1 or all") }
+        guard ProducerConfiguration.Acks(name: self.acks) != nil else { throw ValidationError("--acks must be 0, 1 or all") }
         guard CompressionType(name: self.compression) != nil else {
             throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
         }
@@ -75,24 +75,11 @@ struct BenchOptions: ParsableArguments {
 
     func producerConfiguration(_ client: ClientConfiguration) -> ProducerConfiguration {
         var configuration = ProducerConfiguration(client: client)
-        configuration.acks = self.acks == "0" ? .none : self.acks == "1" ? .leader : .all
+        configuration.acks = ProducerConfiguration.Acks(name: self.acks) ?? .all
         configuration.compression = CompressionType(name: self.compression) ?? .none
         if let lingerMs = self.lingerMs { configuration.linger = .milliseconds(lingerMs) }
         if let batchSize = self.batchSize { configuration.batchSize = batchSize }
         return configuration
-    }
-}
-
-extension CompressionType {
-    init?(name: String) {
-        switch name {
-        case "none": self = .none
-        case "gzip": self = .gzip
-        case "snappy": self = .snappy
-        case "lz4": self = .lz4
-        case "zstd": self = .zstd
-        default: return nil
-        }
     }
 }
 
