@@ -57,10 +57,7 @@ public struct Broker: Service {
                 logManager: logManager, io: io, topics: topics, configuration: configuration, clock: wallClockMilliseconds)
             let writer = CoordinatorWriter(
                 topic: GroupCoordinatorService.topic, replicas: replicas, eventLoop: group.next(),
-                ensureTopic: {
-                    try topics.ensureInternalTopic(
-                        GroupCoordinatorService.topic, partitions: configuration.groups.offsetsTopicPartitions)
-                })
+                ensureTopic: { try topics.ensureOffsetsTopic(configuration) })
             let groups = GroupCoordinatorService(
                 config: configuration.groups, replicas: replicas, writer: writer, logger: logger)
             let connections = ConnectionRegistry()

@@ -15,10 +15,9 @@ extension TopicStore {
     }
 }
 
-extension BrokerState {
-    /// Creates `__consumer_offsets` on first use (FindCoordinator), as Kafka does.
-    func ensureOffsetsTopic() throws {
-        try self.topics.ensureInternalTopic(
-            GroupCoordinatorService.topic, partitions: self.configuration.groups.offsetsTopicPartitions)
+extension TopicStore {
+    /// Creates `__consumer_offsets` on first use (FindCoordinator, or the coordinator's first write), as Kafka does.
+    func ensureOffsetsTopic(_ configuration: BrokerConfiguration) throws {
+        try self.ensureInternalTopic(GroupCoordinatorService.topic, partitions: configuration.groups.offsetsTopicPartitions)
     }
 }

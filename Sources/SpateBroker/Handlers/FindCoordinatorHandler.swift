@@ -20,7 +20,7 @@ struct FindCoordinatorHandler: RequestHandler {
                     result.errorMessage = "the group ID is empty"
                 } else {
                     do {
-                        try broker.ensureOffsetsTopic()
+                        try broker.topics.ensureOffsetsTopic(broker.configuration)
                     } catch {
                         context.logger.warning("Could not create __consumer_offsets", metadata: ["spate.error": "\(error)"])
                         result.errorCode = .coordinatorNotAvailable

@@ -44,8 +44,6 @@ public struct ClassicMember: Hashable, Sendable {
     var pendingSync: (id: PendingID, version: Int16)?
     /// When the member's session ends unless it heartbeats.
     var sessionDeadlineMs: Int64 = .max
-    /// Joined in the current rebalance (Kafka expires such members after 5 minutes, or its session timeout).
-    var isNew = false
 
     public var isStatic: Bool { self.groupInstanceID != nil }
 
@@ -284,7 +282,6 @@ public struct ClassicGroup: Sendable {
         effects: inout GroupEffects
     ) {
         member.pendingJoin = (pending, version)
-        member.isNew = true
         if self.members.isEmpty { self.protocolType = member.protocolType }
         if let instanceID = member.groupInstanceID { self.staticMembers[instanceID] = member.memberID }
         self.members[member.memberID] = member
@@ -352,7 +349,6 @@ public struct ClassicGroup: Sendable {
         self.rebalanceDeadlineMs = nowMs + Int64(self.members.values.map(\.rebalanceTimeoutMs).max() ?? 0)
         for id in self.memberOrder {
             guard var member = self.members[id] else { continue }
-            member.isNew = false
             member.assignment = ByteBuffer()
             member.sessionDeadlineMs = nowMs + Int64(member.sessionTimeoutMs)
             if let join = member.pendingJoin {
