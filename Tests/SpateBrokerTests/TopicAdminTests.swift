@@ -76,6 +76,8 @@ import Testing
             #expect(created.topics.first?.errorCode == .invalidRequest)
             let found = try await client.send(FindCoordinatorRequest(keyType: 0, coordinatorKeys: ["g"]), version: 4)
             #expect(found.coordinators.first?.errorCode == ErrorCode.none)
+            // Only the coordinator writes to it.
+            #expect(try await client.produce("__consumer_offsets", makeBatch(count: 1)).errorCode == .invalidTopicException)
             let internalTopic = try await client.send(
                 DeleteTopicsRequest(topicNames: ["__consumer_offsets"]),
                 version: 5
