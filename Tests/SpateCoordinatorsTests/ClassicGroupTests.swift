@@ -12,6 +12,8 @@ struct GroupHarness {
     var syncs: [PendingID: SyncGroupResponse] = [:]
     /// Every change the coordinator asked to store, in order.
     var changes: [GroupStoredChange] = []
+    /// Every event the coordinator reported for the log, in order.
+    var events: [GroupEvent] = []
 
     init(config: GroupConfig = GroupConfig()) {
         let counter = Counter()
@@ -28,6 +30,7 @@ struct GroupHarness {
 
     mutating func absorb(_ output: GroupCoordinatorState.Output) {
         self.changes += output.changes
+        self.events += output.events
         for (id, reply) in output.replies {
             switch reply {
             case .join(let response): self.joins[id] = response
@@ -196,10 +199,30 @@ struct ClassicGroupTests {
         // members[1] last heard of at the sync, 12 s ago: gone (10 s session).
         #expect(h.state.classicGroups["g"]?.members[members[1]] == nil)
         #expect(h.state.classicGroups["g"]?.state == .preparingRebalance)
+        // The broker logs why: the member, its session, and the rebalance that follows.
+        #expect(h.events.suffix(2).map(\.message) == ["Removed a member", "Preparing to rebalance group"])
+        #expect(h.events.suffix(2).first?.metadata["spate.member"] == members[1])
+        #expect(h.events.suffix(2).first?.metadata["spate.reason"] == "expired (no heartbeat within 10000 ms)")
         #expect(h.heartbeat("g", member: members[0], generation: 1) == .rebalanceInProgress)
         let (pending, _) = h.join("g", member: members[0])
         let join = h.joins[pending]!
         #expect(join.generationID == 2 && join.leader == members[0] && join.members.count == 1)
+        #expect(h.events.last?.message == "Stabilized group" && h.events.last?.metadata["spate.generation"] == "2")
+    }
+
+    @Test("A commit of the old generation is accepted while the group prepares a rebalance, refused once the join completes")
+    func commitAroundRejoin() {
+        // A client that commits right after sending its JoinGroup on the same connection (librdkafka in a cooperative
+        // rebalance) has that commit processed after the JoinGroup's answer, as Kafka processes a connection's
+        // requests one at a time: by then the generation has moved on and the commit gets ILLEGAL_GENERATION.
+        var h = GroupHarness()
+        let members = h.formGroup("g", count: 2)
+        #expect(h.leave("g", member: members[1]) == .none)
+        #expect(h.commit("g", member: members[0], generation: 1, offsets: [("t", 0, 5)]) == [.none])
+        let (pending, _) = h.join("g", member: members[0])
+        #expect(h.joins[pending]?.generationID == 2)
+        #expect(h.commit("g", member: members[0], generation: 1, offsets: [("t", 0, 6)]) == [.illegalGeneration])
+        #expect(h.commit("g", member: members[0], generation: 2, offsets: [("t", 0, 6)]) == [.rebalanceInProgress])
     }
 
     @Test("Members that do not rejoin within the rebalance timeout are left behind")

@@ -65,6 +65,9 @@ class SpateBroker:
         command = [str(BINARY), "serve", "--data-dir", str(self.data_dir), "--listener", self.bootstrap]
         for setting in self.settings:
             command += ["--set", setting]
+        if os.environ.get("TEST_BROKER_LOG_LEVEL"):
+            # For debugging a test: e.g. TEST_BROKER_LOG_LEVEL=debug logs every group request's answer.
+            command += ["--log-level", os.environ["TEST_BROKER_LOG_LEVEL"]]
         self._log = open(self.log_path, "a", buffering=1)
         self._log.write(f"=== {' '.join(command)}\n")
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -6,6 +6,7 @@ Prints one JSON object per line on stdout, flushed at once:
   {"event": "record", "partition": P, "offset": O, "value": "..."}   after the record is processed (and, with
                                                                      --commit each, committed synchronously)
   {"event": "committed", "partition": P, "offset": O}
+  {"event": "commit_failed", "partition": P, "offset": O, "error": "..."}   (a rebalance fenced the commit)
 Runs until stdin closes (a clean close: LeaveGroup, unless static) or it is killed.
 
 usage: group_member.py BOOTSTRAP TOPIC GROUP [--client confluent|kafka-python] [--strategy S] [--protocol P]
@@ -14,6 +15,7 @@ usage: group_member.py BOOTSTRAP TOPIC GROUP [--client confluent|kafka-python] [
 
 import argparse
 import json
+import os
 import sys
 import threading
 
@@ -67,6 +69,9 @@ def run_confluent(args, stop):
             config["partition.assignment.strategy"] = args.strategy
     if args.instance:
         config["group.instance.id"] = args.instance
+    if os.environ.get("TEST_LIBRDKAFKA_DEBUG"):
+        # For debugging a test: librdkafka's debug contexts (e.g. "cgrp,protocol"), logged to stderr.
+        config["debug"] = os.environ["TEST_LIBRDKAFKA_DEBUG"]
     consumer = confluent_kafka.Consumer(config)
     owned = set()
 
@@ -93,8 +98,15 @@ def run_confluent(args, stop):
             emit(event="error", error=str(message.error()))
             continue
         if args.commit == "each":
-            consumer.commit(message=message, asynchronous=False)
-            emit(event="committed", partition=message.partition(), offset=message.offset() + 1)
+            try:
+                consumer.commit(message=message, asynchronous=False)
+                emit(event="committed", partition=message.partition(), offset=message.offset() + 1)
+            except confluent_kafka.KafkaException as error:
+                # As a real application must: a commit can fail in a rebalance (a commit queued behind a JoinGroup
+                # on the coordinator connection is checked against the next generation: ILLEGAL_GENERATION, as
+                # against Apache Kafka). The record is still processed; its partition's next owner may see it again.
+                emit(event="commit_failed", partition=message.partition(), offset=message.offset() + 1,
+                     error=str(error))
         emit(event="record", partition=message.partition(), offset=message.offset(),
              value=(message.value() or b"").decode())
         count += 1
@@ -135,9 +147,13 @@ def run_kafka_python(args, stop):
         for tp, messages in batches.items():
             for message in messages:
                 if args.commit == "each":
+                    from kafka.errors import KafkaError
                     from kafka.structs import OffsetAndMetadata
-                    consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(message.offset + 1, "", -1)})
-                    emit(event="committed", partition=tp.partition, offset=message.offset + 1)
+                    try:
+                        consumer.commit({TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(message.offset + 1, "", -1)})
+                        emit(event="committed", partition=tp.partition, offset=message.offset + 1)
+                    except KafkaError as error:  # CommitFailedError in a rebalance, as above
+                        emit(event="commit_failed", partition=tp.partition, offset=message.offset + 1, error=str(error))
                 emit(event="record", partition=tp.partition, offset=message.offset,
                      value=(message.value or b"").decode())
                 count += 1

@@ -5,6 +5,7 @@ on a condition with a timeout, never a fixed sleep.
 """
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -39,7 +40,9 @@ class Member:
         self.args = args
         self.process = subprocess.Popen(
             [sys.executable, str(MEMBER), bootstrap, topic, group, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stderr=open(os.environ["TEST_MEMBER_STDERR"] + f".{id(self)}", "w") if os.environ.get("TEST_MEMBER_STDERR")
+            else subprocess.DEVNULL)
         self.events = []
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)

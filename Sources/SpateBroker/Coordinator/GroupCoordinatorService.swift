@@ -130,14 +130,8 @@ actor GroupCoordinatorService {
             self.topicImage = topics
             output = self.state.topicsChanged(topics, nowMs: now)
         }
-        let timers = self.state.tick(nowMs: now, topics: topics)
-        output.replies += timers.replies
-        output.changes += timers.changes
-        if expireOffsets {
-            let expired = self.state.expireOffsets(nowMs: now)
-            output.replies += expired.replies
-            output.changes += expired.changes
-        }
+        output += self.state.tick(nowMs: now, topics: topics)
+        if expireOffsets { output += self.state.expireOffsets(nowMs: now) }
         _ = await self.dispatch(output)
     }
 
@@ -163,6 +157,9 @@ actor GroupCoordinatorService {
 
     /// Writes the changes, then answers waiting requests. Returns whether the write succeeded.
     private func dispatch(_ output: GroupCoordinatorState.Output) async -> Bool {
+        for event in output.events {
+            self.logger.info("\(event.message)", metadata: event.metadata.mapValues { .string($0) })
+        }
         var ok = true
         if !output.changes.isEmpty {
             do {
@@ -228,10 +225,14 @@ actor GroupCoordinatorService {
         let (response, pending, output) = self.state.join(
             request, version: version, clientID: clientID, clientHost: clientHost, nowMs: self.now)
         _ = await self.dispatch(output)
-        if let response { return response }
+        if let response {
+            self.trace("JoinGroup", request.groupID.rawValue, request.memberID, response.errorCode, response.generationID)
+            return response
+        }
         guard case .join(let reply) = await self.wait(for: pending) else {
             return JoinGroupResponse(errorCode: .notCoordinator, protocolName: version >= 7 ? nil : "", memberID: request.memberID)
         }
+        self.trace("JoinGroup", request.groupID.rawValue, reply.memberID, reply.errorCode, reply.generationID)
         return reply
     }
 
@@ -239,7 +240,10 @@ actor GroupCoordinatorService {
         if let error = await self.ready() { return SyncGroupResponse(errorCode: error, assignment: ByteBuffer()) }
         let (response, pending, output) = self.state.sync(request, version: version, nowMs: self.now)
         let written = await self.dispatch(output)
-        if let response { return response }
+        if let response {
+            self.trace("SyncGroup", request.groupID.rawValue, request.memberID, response.errorCode, request.generationID)
+            return response
+        }
         guard case .sync(var reply) = await self.wait(for: pending) else {
             return SyncGroupResponse(errorCode: .notCoordinator, assignment: ByteBuffer())
         }
@@ -247,12 +251,15 @@ actor GroupCoordinatorService {
             // Kafka fails the sync when the group's assignment could not be stored.
             reply = SyncGroupResponse(errorCode: .coordinatorNotAvailable, assignment: ByteBuffer())
         }
+        self.trace("SyncGroup", request.groupID.rawValue, request.memberID, reply.errorCode, request.generationID)
         return reply
     }
 
     func heartbeat(_ request: HeartbeatRequest) async -> HeartbeatResponse {
         if let error = await self.ready() { return HeartbeatResponse(errorCode: error) }
-        return self.state.heartbeat(request, nowMs: self.now)
+        let response = self.state.heartbeat(request, nowMs: self.now)
+        self.trace("Heartbeat", request.groupID.rawValue, request.memberID, response.errorCode, request.generationID)
+        return response
     }
 
     func leave(_ request: LeaveGroupRequest, version: Int16) async -> LeaveGroupResponse {
@@ -260,6 +267,16 @@ actor GroupCoordinatorService {
         let (response, output) = self.state.leave(request, version: version, nowMs: self.now)
         _ = await self.dispatch(output)
         return response
+    }
+
+    /// A debug line per classic-protocol answer: which member got which error in which generation.
+    private func trace(_ api: String, _ group: String, _ member: String, _ code: ErrorCode, _ generation: Int32) {
+        self.logger.debug(
+            "\(api) answered",
+            metadata: [
+                "spate.group": "\(group)", "spate.member": "\(member)", "spate.error_code": "\(code)",
+                "spate.generation": "\(generation)",
+            ])
     }
 
     // MARK: Consumer protocol (KIP-848)

@@ -91,10 +91,22 @@ public struct GroupEffects: Sendable {
     public var replies: [(PendingID, GroupReply)] = []
     /// The group's stored form changed (a generation completed its assignment, the group emptied or died).
     public var groupChanged = false
+    /// What happened to the group, for the broker's log (rebalances, members removed and why), as Kafka logs them.
+    public var events: [GroupEvent] = []
 
     public init() {}
 
     mutating func reply(_ id: PendingID, _ reply: GroupReply) { self.replies.append((id, reply)) }
+
+    mutating func event(_ message: String, _ metadata: [String: String] = [:]) {
+        self.events.append(GroupEvent(message: message, metadata: metadata))
+    }
+}
+
+/// One thing that happened to a group (a rebalance began or completed, a member was removed), for the log.
+public struct GroupEvent: Sendable, Hashable {
+    public var message: String
+    public var metadata: [String: String]
 }
 
 /// A group on Kafka's classic protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup): a state machine driven by
@@ -223,7 +235,8 @@ public struct ClassicGroup: Sendable {
             existing.pendingJoin = (pending, version)
             existing.sessionDeadlineMs = .max
             self.members[existing.memberID] = existing
-            self.prepareRebalance(nowMs: nowMs, config: config, effects: &effects)
+            let reason = existing.memberID == self.leaderID ? "the leader rejoined" : "a member rejoined with new metadata"
+            self.prepareRebalance(reason: "\(reason) (\(existing.memberID))", nowMs: nowMs, config: config, effects: &effects)
             return nil
         case .empty, .dead:
             return Self.joinError(.unknownMemberID, memberID: request.memberID, version: version)
@@ -272,7 +285,9 @@ public struct ClassicGroup: Sendable {
             return nil
         default:
             self.members[newMemberID]!.pendingJoin = (pending, version)
-            self.prepareRebalance(nowMs: nowMs, config: config, effects: &effects)
+            self.prepareRebalance(
+                reason: "static member \(member.groupInstanceID!) rejoined as \(newMemberID)", nowMs: nowMs, config: config,
+                effects: &effects)
             return nil
         }
     }
@@ -291,12 +306,16 @@ public struct ClassicGroup: Sendable {
             // Each member arriving during the initial delay extends it, up to the rebalance timeout.
             self.rebalanceDeadlineMs = min(nowMs + Int64(config.initialRebalanceDelayMs), limit)
         }
-        self.prepareRebalance(nowMs: nowMs, config: config, effects: &effects)
+        self.prepareRebalance(reason: "a new member joined (\(member.memberID))", nowMs: nowMs, config: config, effects: &effects)
     }
 
     /// Moves the group to PreparingRebalance (if it is not there yet) and completes the join phase if it can.
-    mutating func prepareRebalance(nowMs: Int64, config: GroupConfig, effects: inout GroupEffects) {
+    mutating func prepareRebalance(reason: String, nowMs: Int64, config: GroupConfig, effects: inout GroupEffects) {
         if self.state != .preparingRebalance {
+            effects.event(
+                "Preparing to rebalance group",
+                ["spate.group": self.groupID, "spate.state": self.state.rawValue, "spate.generation": "\(self.generation)",
+                 "spate.reason": reason])
             if self.state == .completingRebalance {
                 // Members waiting for the previous generation's assignment must rejoin.
                 for id in self.memberOrder {
@@ -328,12 +347,14 @@ public struct ClassicGroup: Sendable {
         guard force || (everyoneJoined && self.initialDelayLimitMs == nil) else { return }
         // Dynamic members that did not rejoin in time leave; static ones stay until their session expires.
         for id in self.memberOrder where self.members[id]?.pendingJoin == nil && self.members[id]?.isStatic == false {
+            effects.event("Removed a member that did not rejoin in time", ["spate.group": self.groupID, "spate.member": id])
             self.removeMember(id)
         }
         self.initialDelayLimitMs = nil
         self.rebalanceDeadlineMs = nil
         self.generation += 1
         guard !self.members.isEmpty else {
+            effects.event("Group is empty", ["spate.group": self.groupID, "spate.generation": "\(self.generation)"])
             // The protocol type stays: offsets of an empty consumer group expire counted from when it emptied.
             self.protocolName = nil
             self.leaderID = nil
@@ -346,6 +367,10 @@ public struct ClassicGroup: Sendable {
             self.leaderID = self.memberOrder.first { self.members[$0]?.pendingJoin != nil } ?? self.memberOrder.first
         }
         self.transition(to: .completingRebalance, nowMs: nowMs)
+        effects.event(
+            "Stabilized group",
+            ["spate.group": self.groupID, "spate.generation": "\(self.generation)", "spate.protocol": self.protocolName ?? "",
+             "spate.members": "\(self.members.count)", "spate.leader": self.leaderID ?? ""])
         self.rebalanceDeadlineMs = nowMs + Int64(self.members.values.map(\.rebalanceTimeoutMs).max() ?? 0)
         for id in self.memberOrder {
             guard var member = self.members[id] else { continue }
@@ -447,6 +472,8 @@ public struct ClassicGroup: Sendable {
                 self.rebalanceDeadlineMs = nil
                 self.transition(to: .stable, nowMs: nowMs)
                 effects.groupChanged = true
+                effects.event(
+                    "Received the leader's assignment", ["spate.group": self.groupID, "spate.generation": "\(self.generation)"])
                 for id in self.memberOrder {
                     guard let sync = self.members[id]?.pendingSync else { continue }
                     self.members[id]!.pendingSync = nil
@@ -503,12 +530,15 @@ public struct ClassicGroup: Sendable {
             return .none
         }
         guard self.members[id] != nil else { return .unknownMemberID }
-        self.removeAndRebalance(id, nowMs: nowMs, config: config, effects: &effects)
+        self.removeAndRebalance(id, reason: "left the group", nowMs: nowMs, config: config, effects: &effects)
         return .none
     }
 
-    mutating func removeAndRebalance(_ id: String, nowMs: Int64, config: GroupConfig, effects: inout GroupEffects) {
+    mutating func removeAndRebalance(
+        _ id: String, reason: String, nowMs: Int64, config: GroupConfig, effects: inout GroupEffects
+    ) {
         guard let member = self.members[id] else { return }
+        effects.event("Removed a member", ["spate.group": self.groupID, "spate.member": id, "spate.reason": reason])
         if let join = member.pendingJoin {
             effects.reply(join.id, .join(Self.joinError(.unknownMemberID, memberID: id, version: join.version)))
         }
@@ -518,7 +548,7 @@ public struct ClassicGroup: Sendable {
         self.removeMember(id)
         switch self.state {
         case .stable, .completingRebalance:
-            self.prepareRebalance(nowMs: nowMs, config: config, effects: &effects)
+            self.prepareRebalance(reason: "member \(id) \(reason)", nowMs: nowMs, config: config, effects: &effects)
         case .preparingRebalance:
             if self.members.isEmpty {
                 self.completeJoinIfReady(nowMs: nowMs, config: config, effects: &effects, force: true)
@@ -562,6 +592,7 @@ public struct ClassicGroup: Sendable {
             case .completingRebalance:
                 // The leader never sent its assignment: members that did not sync leave, the rest rebalance.
                 for id in self.memberOrder where self.members[id]?.pendingSync == nil {
+                    effects.event("Removed a member that did not sync in time", ["spate.group": self.groupID, "spate.member": id])
                     self.removeMember(id)
                 }
                 self.rebalanceDeadlineMs = nil
@@ -579,7 +610,8 @@ public struct ClassicGroup: Sendable {
                     self.transition(to: .empty, nowMs: nowMs)
                     effects.groupChanged = true
                 } else {
-                    self.prepareRebalance(nowMs: nowMs, config: config, effects: &effects)
+                    self.prepareRebalance(
+                        reason: "the leader's assignment did not arrive in time", nowMs: nowMs, config: config, effects: &effects)
                 }
             default:
                 self.rebalanceDeadlineMs = nil
@@ -589,7 +621,9 @@ public struct ClassicGroup: Sendable {
             guard let member = self.members[id], member.pendingJoin == nil, member.pendingSync == nil,
                 member.sessionDeadlineMs <= nowMs
             else { continue }
-            self.removeAndRebalance(id, nowMs: nowMs, config: config, effects: &effects)
+            self.removeAndRebalance(
+                id, reason: "expired (no heartbeat within \(member.sessionTimeoutMs) ms)", nowMs: nowMs, config: config,
+                effects: &effects)
         }
     }
 

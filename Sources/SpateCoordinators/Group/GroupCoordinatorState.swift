@@ -60,7 +60,15 @@ public struct GroupCoordinatorState: Sendable {
         public var replies: [(PendingID, GroupReply)] = []
         /// Changes to store, in order, before the answers are sent.
         public var changes: [GroupStoredChange] = []
+        /// What happened to groups, for the log.
+        public var events: [GroupEvent] = []
         public init() {}
+
+        public static func += (a: inout Output, b: Output) {
+            a.replies += b.replies
+            a.changes += b.changes
+            a.events += b.events
+        }
     }
 
     mutating func newPendingID() -> PendingID {
@@ -233,6 +241,7 @@ public struct GroupCoordinatorState: Sendable {
 
     mutating func absorb(_ effects: GroupEffects, group id: String, into output: inout Output) {
         output.replies += effects.replies
+        output.events += effects.events
         if effects.groupChanged, let group = self.classicGroups[id] {
             output.changes.append(.classicGroup(id: id, Self.snapshot(of: group)))
         }
