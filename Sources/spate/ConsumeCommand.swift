@@ -1,7 +1,9 @@
 import ArgumentParser
+import NIOConcurrencyHelpers
 import NIOCore
 import SpateClient
 import SpateWire
+import UnixSignals
 
 struct Consume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,10 +16,13 @@ struct Consume: AsyncParsableCommand {
             or @TIMESTAMP_MS: the first record at or after that time (milliseconds since the epoch). An offset before \
             the log start reads from the log start; one beyond the end waits for new records.
 
-            With --group G the consumer joins group G (classic protocol, cooperative-sticky assignor): the group \
-            shares the topic's partitions among its members, each starts where the group last committed, and the \
-            offsets of the records printed are committed after each batch and on exit. --from then only applies to \
-            partitions the group has no committed offset for, and takes beginning or end.
+            With --group G the consumer joins group G: the group shares the topic's partitions among its members, \
+            each starts where the group last committed, and the offsets of the records printed are committed after \
+            each batch and on exit. --from then only applies to partitions the group has no committed offset for, and \
+            takes beginning or end. --group-protocol classic (the default) uses the classic protocol with the \
+            cooperative-sticky assignor; consumer uses KIP-848 (the broker assigns; --server-assignor uniform|range \
+            picks its assignor). SIGINT or SIGTERM makes a group member commit and leave the group before it exits \
+            (status 0), so that the others take its partitions at once.
 
             --format value prints each value; kv prints key, separator, value; json prints one object per line with \
             the keys topic, partition, offset, timestamp, key, value and headers (a list of {"key", "value"} \
@@ -29,10 +34,15 @@ struct Consume: AsyncParsableCommand {
               spate consume orders --partition 2 --from 1500 --format kv --key-separator :
               spate consume orders --from @1700000000000 --timeout 5
               spate consume orders --group billing --from beginning
+              spate consume orders --group billing --group-protocol consumer
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case value, kv, json
+    }
+
+    enum GroupProtocolName: String, ExpressibleByArgument, CaseIterable {
+        case classic, consumer
     }
 
     @OptionGroup var client: ClientOptions
@@ -43,6 +53,10 @@ struct Consume: AsyncParsableCommand {
     @Option(help: "Read only this partition.") var partition: Int32?
     @Option(help: ArgumentHelp("Consume as a member of this group, committing what is printed.", valueName: "group"))
     var group: String?
+    @Option(help: ArgumentHelp("The group protocol with --group: classic or consumer (KIP-848).", valueName: "protocol"))
+    var groupProtocol: GroupProtocolName = .classic
+    @Option(help: ArgumentHelp("With --group-protocol consumer: the broker's assignor (uniform or range).", valueName: "name"))
+    var serverAssignor: String?
     @Option(help: "value, kv or json.") var format: Format = .value
     @Option(help: ArgumentHelp("Separator between key and value with --format kv.", valueName: "sep"))
     var keySeparator: String = "\t"
@@ -68,6 +82,11 @@ struct Consume: AsyncParsableCommand {
                 throw ValidationError("with --group, --from takes beginning or end (where the group has no committed offset)")
             }
             if let group = self.group, group.isEmpty { throw ValidationError("--group must not be empty") }
+        } else if self.groupProtocol != .classic {
+            throw ValidationError("--group-protocol needs --group")
+        }
+        if self.serverAssignor != nil && self.groupProtocol != .consumer {
+            throw ValidationError("--server-assignor needs --group-protocol consumer")
         }
         if let count = self.count, count < 0 { throw ValidationError("--count must not be negative") }
         if let timeout = self.timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
@@ -81,6 +100,8 @@ struct Consume: AsyncParsableCommand {
         let start = try self.parseStart()
         if let group = self.group {
             configuration.groupID = GroupID(group)
+            configuration.groupProtocol = self.groupProtocol == .consumer ? .consumer : .classic
+            configuration.serverAssignor = self.serverAssignor
             configuration.assignors = [.cooperativeSticky]
             configuration.enableAutoCommit = false
             configuration.autoOffsetReset = start == .beginning ? .earliest : .latest
@@ -90,6 +111,19 @@ struct Consume: AsyncParsableCommand {
         let consumer = try Consumer(configuration: configuration)
         let topic = TopicName(self.topic)
         var printedOffsets: [TopicPartition: Int64] = [:]
+        // A group member stops on SIGINT/SIGTERM after the batch in hand (at most half a second away), commits what it
+        // printed and leaves the group (Consumer.close), so that the group does not wait out the session timeout.
+        let stop = NIOLockedValueBox(false)
+        let signals: Task<Void, Never>? =
+            self.group == nil
+            ? nil
+            : Task {
+                for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
+                    stop.withLockedValue { $0 = true }
+                    return
+                }
+            }
+        defer { signals?.cancel() }
         try await runClient(brokers: self.client) {
             if self.group != nil {
                 // Fails early, with the usual exit code, for a topic that does not exist.
@@ -110,7 +144,7 @@ struct Consume: AsyncParsableCommand {
             let limit = self.count ?? .max
             let idleLimit = self.timeout.map { Duration.milliseconds(Int64($0 * 1000)) }
             var lastRecord = ContinuousClock.now
-            while printed < limit {
+            while printed < limit && !stop.withLockedValue({ $0 }) {
                 var wait = consumer.configuration.maxWait
                 if let idleLimit {
                     let left = lastRecord + idleLimit - .now
@@ -136,7 +170,8 @@ struct Consume: AsyncParsableCommand {
                     } catch {
                         // A rebalance under way: the next poll rejoins, and the commit is tried again after it.
                         guard let code = (error as? KafkaClientError)?.kafkaErrorCode,
-                            [.rebalanceInProgress, .illegalGeneration, .unknownMemberID].contains(code)
+                            [.rebalanceInProgress, .illegalGeneration, .unknownMemberID, .staleMemberEpoch, .fencedMemberEpoch]
+                                .contains(code)
                         else { throw error }
                     }
                 }

@@ -125,12 +125,15 @@ import Testing
         var configuration = ConsumerConfiguration()
         configuration.groupID = "g"
         configuration.groupProtocol = .consumer
+        configuration.serverAssignor = ""
         #expect(throws: KafkaClientError.self) { try Consumer(configuration: configuration) }
+        configuration.serverAssignor = nil
         configuration.groupProtocol = .classic
         configuration.assignors = []
         #expect(throws: KafkaClientError.self) { try Consumer(configuration: configuration) }
         let standalone = try Consumer(configuration: ConsumerConfiguration())
         await #expect(throws: KafkaClientError.self) { try await standalone.subscribe(["t"]) }
+        await #expect(throws: KafkaClientError.self) { try await standalone.subscribe(pattern: "t.*") }
         await #expect(throws: KafkaClientError.self) { try await standalone.commit(offsets: [TopicPartition(topic: "t", partition: 0): 1]) }
         await standalone.close()
     }

@@ -99,9 +99,14 @@ private actor GroupObserver {
 @Suite struct GroupConsumerTests {
     static let topic: TopicName = "group-orders"
 
-    func makeConsumer(_ client: ClientConfiguration, assignor: PartitionAssignor) throws -> Consumer {
+    func makeConsumer(
+        _ client: ClientConfiguration, assignor: PartitionAssignor, groupProtocol: GroupProtocol = .classic,
+        instanceID: String? = nil
+    ) throws -> Consumer {
         var configuration = ConsumerConfiguration(client: client)
         configuration.groupID = "group-tests"
+        configuration.groupProtocol = groupProtocol
+        configuration.groupInstanceID = instanceID
         configuration.assignors = [assignor]
         configuration.autoOffsetReset = .earliest
         configuration.heartbeatInterval = .milliseconds(100)
@@ -190,6 +195,102 @@ private actor GroupObserver {
         }
     }
 
+    @Test(arguments: ["uniform", "range"])
+    func consumerProtocolMembersReconcileOnLeaveAndResumeFromCommits(_ serverAssignor: String) async throws {
+        try await withClientBroker(configure: { $0.groups.consumerHeartbeatIntervalMs = 200 }) { _, client in
+            try await Admin(configuration: client).createTopic(NewTopic(name: Self.topic, partitions: 6))
+            try await self.produce(client, (0..<60).map { "first-\($0)" })
+            func member() throws -> Consumer {
+                var configuration = try self.makeConsumer(client, assignor: .range, groupProtocol: .consumer).configuration
+                configuration.serverAssignor = serverAssignor
+                return try Consumer(configuration: configuration)
+            }
+            let observer = GroupObserver()
+            var consumers: [Int: Consumer] = [:]
+            for i in 0..<3 {
+                consumers[i] = try member()
+                try await consumers[i]!.subscribe([Self.topic])
+            }
+            try await self.pollUntilSettled(consumers, observer, count: 60)
+            #expect(await observer.duplicates == 0)
+            for consumer in consumers.values { #expect(await consumer.generationID > 0) }
+
+            // One member leaves (epoch -1, after committing): the other two take its partitions over from its
+            // commits, and nothing is lost or read twice.
+            await consumers[2]!.close()
+            consumers[2] = nil
+            await observer.forget(member: 2)
+            try await self.produce(client, (0..<30).map { "second-\($0)" })
+            try await self.pollUntilSettled(consumers, observer, count: 90)
+            #expect(await observer.duplicates == 0)
+            for consumer in consumers.values { await consumer.close() }
+
+            // New members (a restart) resume from the committed offsets: only the new records arrive.
+            try await self.produce(client, (0..<12).map { "third-\($0)" })
+            let restarted = GroupObserver()
+            var again: [Int: Consumer] = [:]
+            for i in 0..<2 {
+                again[i] = try member()
+                try await again[i]!.subscribe([Self.topic])
+            }
+            try await self.pollUntilSettled(again, restarted, count: 12)
+            #expect(await restarted.values == Set((0..<12).map { "third-\($0)" }))
+            #expect(await restarted.duplicates == 0)
+            for consumer in again.values { try await consumer.commit() }
+            let described = try await Admin(configuration: client).groupOffsets("group-tests")
+            #expect(described.map(\.lag) == Array(repeating: 0, count: 6))
+            for consumer in again.values { await consumer.close() }
+        }
+    }
+
+    @Test func consumerProtocolSubscribesByPattern() async throws {
+        try await withClientBroker(configure: { $0.groups.consumerHeartbeatIntervalMs = 200 }) { _, client in
+            try await Admin(configuration: client).createTopic(NewTopic(name: Self.topic, partitions: 6))
+            try await self.produce(client, (0..<12).map { "v\($0)" })
+            let consumer = try self.makeConsumer(client, assignor: .range, groupProtocol: .consumer)
+            try await consumer.subscribe(pattern: "group-.*")
+            let observer = GroupObserver()
+            try await self.pollUntilSettled([0: consumer], observer, count: 12)
+            #expect(await consumer.assignment.count == 6)
+            await consumer.close()
+        }
+    }
+
+    @Test func staticMemberRestartWithinSessionTimeoutCausesNoRebalance() async throws {
+        try await withClientBroker(configure: { $0.groups.initialRebalanceDelayMs = 0 }) { _, client in
+            try await Admin(configuration: client).createTopic(NewTopic(name: Self.topic, partitions: 6))
+            try await self.produce(client, (0..<60).map { "first-\($0)" })
+            let observer = GroupObserver()
+            let aChanges = Box()
+            let a = try self.makeConsumer(client, assignor: .range, instanceID: "static-a")
+            var b = try self.makeConsumer(client, assignor: .range, instanceID: "static-b")
+            try await a.subscribe(
+                [Self.topic],
+                listener: RebalanceListener(
+                    onAssigned: { await aChanges.add($0) }, onRevoked: { await aChanges.add($0) }))
+            try await b.subscribe([Self.topic])
+            try await self.pollUntilSettled([0: a, 1: b], observer, count: 60)
+            let generation = await a.generationID
+            let aChangesBefore = await aChanges.count
+            let bAssignment = await b.assignment
+
+            // b restarts: a static member does not leave on close, and its successor takes its place (and its
+            // assignment) within the session timeout, without a new generation.
+            await b.close()
+            b = try self.makeConsumer(client, assignor: .range, instanceID: "static-b")
+            try await b.subscribe([Self.topic])
+            try await self.produce(client, (0..<30).map { "second-\($0)" })
+            try await self.pollUntilSettled([0: a, 1: b], observer, count: 90)
+            #expect(await observer.duplicates == 0)
+            #expect(await b.generationID == generation)
+            #expect(await a.generationID == generation)
+            #expect(await b.assignment == bAssignment)
+            #expect(await aChanges.count == aChangesBefore)
+            await a.close()
+            await b.close()
+        }
+    }
+
     @Test func adminListsDescribesResetsAndDeletesGroups() async throws {
         try await withClientBroker(configure: { $0.groups.initialRebalanceDelayMs = 0 }) { _, client in
             try await Admin(configuration: client).createTopic(NewTopic(name: Self.topic, partitions: 6))
@@ -215,5 +316,10 @@ private actor GroupObserver {
 
 private actor Box {
     var partitions: Set<TopicPartition> = []
-    func add(_ more: Set<TopicPartition>) { self.partitions.formUnion(more) }
+    /// How many times ``add(_:)`` was called.
+    var count = 0
+    func add(_ more: Set<TopicPartition>) {
+        self.partitions.formUnion(more)
+        self.count += 1
+    }
 }

@@ -17,7 +17,7 @@ public import SpateWire
 /// ```
 ///
 /// With ``ConsumerConfiguration/groupID`` set, ``subscribe(_:listener:)`` makes it a member of a consumer group
-/// (classic protocol): its assignment comes from the group, its starting points from committed offsets (else
+/// (classic or KIP-848 protocol): its assignment comes from the group, its starting points from committed offsets (else
 /// ``ConsumerConfiguration/autoOffsetReset``), and ``commit()`` stores its positions.
 ///
 /// ```swift

@@ -27,13 +27,18 @@ public struct ConsumerConfiguration: Sendable {
     public var groupInstanceID: String? = nil
     /// The group protocol (group.protocol). Defaults to `.classic`.
     public var groupProtocol: GroupProtocol = .classic
+    /// The server-side assignor a ``GroupProtocol/consumer`` member asks for (group.remote.assignor: `uniform` or
+    /// `range` on Spate and Kafka), or `nil` for the coordinator's default. Defaults to `nil`.
+    public var serverAssignor: String? = nil
     /// The classic protocol's client-side assignors, in order of preference (partition.assignment.strategy).
     /// Rebalances are cooperative when every assignor listed is. Defaults to `[.range, .cooperativeSticky]`, as Java.
     public var assignors: [PartitionAssignor] = [.range, .cooperativeSticky]
-    /// How long the coordinator waits for a heartbeat before removing the member (session.timeout.ms). Defaults to
-    /// 45 s.
+    /// How long the coordinator waits for a heartbeat before removing the member (session.timeout.ms; classic
+    /// protocol: with ``GroupProtocol/consumer`` the coordinator's `group.consumer.session.timeout.ms` applies).
+    /// Defaults to 45 s.
     public var sessionTimeout: Duration = .seconds(45)
-    /// How often the member heartbeats (heartbeat.interval.ms). Defaults to 3 s.
+    /// How often the member heartbeats (heartbeat.interval.ms; classic protocol: a ``GroupProtocol/consumer`` member
+    /// uses the interval each ConsumerGroupHeartbeat response gives). Defaults to 3 s.
     public var heartbeatInterval: Duration = .seconds(3)
     /// How long the coordinator waits for members to rejoin in a rebalance (max.poll.interval.ms, sent as the
     /// rebalance timeout). Defaults to 5 minutes.
@@ -71,10 +76,10 @@ public struct ConsumerConfiguration: Sendable {
     public func validate() throws {
         try self.client.validate()
         if self.groupID != nil {
-            guard self.groupProtocol == .classic else {
-                throw KafkaClientError(.invalidArgument, "group.protocol=consumer (KIP-848) is not supported yet")
+            if let assignor = self.serverAssignor, assignor.isEmpty {
+                throw KafkaClientError(.invalidArgument, "the server assignor must not be empty")
             }
-            guard !self.assignors.isEmpty else {
+            guard self.groupProtocol == .consumer || !self.assignors.isEmpty else {
                 throw KafkaClientError(.invalidArgument, "a group member needs at least one assignor")
             }
             guard self.heartbeatInterval > .zero, self.heartbeatInterval < self.sessionTimeout else {
@@ -91,7 +96,7 @@ public struct ConsumerConfiguration: Sendable {
 public enum GroupProtocol: String, Sendable, Hashable {
     /// JoinGroup/SyncGroup/Heartbeat with client-side assignors.
     case classic
-    /// KIP-848: ConsumerGroupHeartbeat with server-side assignors (not supported yet).
+    /// KIP-848: ConsumerGroupHeartbeat with server-side assignors and incremental reconciliation.
     case consumer
 }
 

@@ -35,6 +35,9 @@ struct GroupMembership {
     var fatal: KafkaClientError?
     var lastCommit = ContinuousClock.now
     var heartbeat: Task<Void, Never>?
+    /// The KIP-848 state, for a ``GroupProtocol/consumer`` member (which uses ``memberID``, ``topics``,
+    /// ``listener``, ``fatal``, ``lastCommit`` and ``heartbeat`` above, and none of the classic fields).
+    var consumerProtocol: ConsumerGroupMemberState?
 }
 
 extension Consumer {
@@ -47,6 +50,10 @@ extension Consumer {
             throw KafkaClientError(.invalidArgument, "subscribing needs a group ID (ConsumerConfiguration.groupID)")
         }
         guard !topics.isEmpty else { throw KafkaClientError(.invalidArgument, "subscribe to at least one topic") }
+        if self.configuration.groupProtocol == .consumer {
+            try self.subscribeConsumerProtocol(topics: topics, pattern: nil, listener: listener)
+            return
+        }
         if self.group == nil {
             self.group = GroupMembership(groupID: groupID, topics: topics, listener: listener)
             let interval = self.configuration.heartbeatInterval
@@ -66,8 +73,12 @@ extension Consumer {
 
     /// The member ID the coordinator gave this member, or `nil` before the first join.
     public var memberID: String? { self.group.flatMap { $0.memberID.isEmpty ? nil : $0.memberID } }
-    /// The group generation this member last joined, or -1.
-    public var generationID: Int32 { self.group?.generationID ?? -1 }
+    /// The group generation this member last joined, or -1; with ``GroupProtocol/consumer``, the member epoch (0
+    /// while joining).
+    public var generationID: Int32 {
+        if let state = self.group?.consumerProtocol { return state.memberEpoch }
+        return self.group?.generationID ?? -1
+    }
 
     /// Whether rebalances are incremental: every configured assignor is cooperative (as Java decides).
     private var isCooperative: Bool { self.configuration.assignors.allSatisfy(\.isCooperative) }
@@ -76,7 +87,8 @@ extension Consumer {
 
     /// Joins or rejoins when needed, and commits when the automatic commit interval has passed.
     func pollGroup() async throws {
-        guard var group = self.group else { return }
+        if self.group?.consumerProtocol != nil { return try await self.pollConsumerGroup() }
+        guard let group = self.group else { return }
         if let fatal = group.fatal { throw fatal }
         let deadline = ContinuousClock.now + self.configuration.rebalanceTimeout
         while self.group?.needsRejoin == true {
@@ -91,7 +103,12 @@ extension Consumer {
                 try await Task.sleep(for: self.client.configuration.retryBackoff)
             }
         }
-        group = self.group!
+        try await self.autoCommitIfDue()
+    }
+
+    /// Commits all positions when automatic commits are on and the interval has passed.
+    func autoCommitIfDue() async throws {
+        guard let group = self.group else { return }
         if self.configuration.enableAutoCommit, ContinuousClock.now - group.lastCommit >= self.configuration.autoCommitInterval {
             self.group?.lastCommit = .now
             do {
@@ -118,7 +135,7 @@ extension Consumer {
     }
 
     /// Commits (with automatic commits), tells the listener, and removes the partitions.
-    private func revoke(_ partitions: Set<TopicPartition>) async {
+    func revoke(_ partitions: Set<TopicPartition>) async {
         guard let group = self.group, !partitions.isEmpty else { return }
         if self.configuration.enableAutoCommit {
             do {
@@ -242,14 +259,7 @@ extension Consumer {
         }
         if !added.isEmpty {
             let committed = try await self.committed(added)
-            let reset: SeekTarget = self.configuration.autoOffsetReset == .earliest ? .beginning : .end
-            for partition in added {
-                if let offset = committed[partition] {
-                    self.positions[partition] = .offset(offset)
-                } else {
-                    self.positions[partition] = .pending(reset)
-                }
-            }
+            self.takePartitions(added, committed: committed)
             await group.listener.onAssigned(added)
         }
         self.group?.lastCommit = .now
@@ -259,6 +269,18 @@ extension Consumer {
                 LogKey.groupID: "\(groupID)", "spate.generation": "\(generationID)",
                 "spate.assignment": "\(assigned.sorted().map(\.description))",
             ])
+    }
+
+    /// Sets the positions of newly assigned partitions: their committed offsets, else ``ConsumerConfiguration/autoOffsetReset``.
+    func takePartitions(_ added: Set<TopicPartition>, committed: [TopicPartition: Int64]) {
+        let reset: SeekTarget = self.configuration.autoOffsetReset == .earliest ? .beginning : .end
+        for partition in added {
+            if let offset = committed[partition] {
+                self.positions[partition] = .offset(offset)
+            } else {
+                self.positions[partition] = .pending(reset)
+            }
+        }
     }
 
     /// The leader's work: decode the members' subscriptions and run the selected assignor.
@@ -344,6 +366,7 @@ extension Consumer {
 
     /// On close: commit, revoke, leave (dynamic members), stop heartbeating.
     func leaveGroup() async {
+        if self.group?.consumerProtocol != nil { return await self.leaveConsumerGroup() }
         guard let group = self.group else { return }
         group.heartbeat?.cancel()
         if group.generationID >= 0, group.fatal == nil {
@@ -384,6 +407,9 @@ extension Consumer {
             throw KafkaClientError(.invalidArgument, "committing needs a group ID (ConsumerConfiguration.groupID)")
         }
         guard !offsets.isEmpty else { return }
+        if self.group?.consumerProtocol != nil {
+            return try await self.commitAsConsumerGroupMember(group: groupID, offsets)
+        }
         let generation = self.group?.generationID ?? -1
         let memberID = self.group?.memberID ?? ""
         let instanceID = self.configuration.groupInstanceID
@@ -405,6 +431,11 @@ extension Consumer {
     public func committed(_ partitions: Set<TopicPartition>) async throws -> [TopicPartition: Int64] {
         guard let groupID = self.configuration.groupID else {
             throw KafkaClientError(.invalidArgument, "committed offsets need a group ID (ConsumerConfiguration.groupID)")
+        }
+        if let state = self.group?.consumerProtocol, state.memberEpoch > 0, let memberID = self.group?.memberID {
+            // OffsetFetch v9: the coordinator checks the member and its epoch (KIP-848).
+            return try await self.client.committedOffsets(
+                group: groupID, partitions: Array(partitions), memberID: memberID, memberEpoch: state.memberEpoch)
         }
         return try await self.client.committedOffsets(group: groupID, partitions: Array(partitions))
     }

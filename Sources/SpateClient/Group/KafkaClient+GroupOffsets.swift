@@ -34,7 +34,12 @@ extension KafkaClient {
 
     /// The committed offsets of `group` (OffsetFetch to its coordinator): of `partitions`, or of every partition the
     /// group has committed when `partitions` is `nil`. Partitions without a committed offset are absent.
-    public func committedOffsets(group: GroupID, partitions: [TopicPartition]?) async throws -> [TopicPartition: Int64] {
+    /// - Parameters:
+    ///   - memberID: A KIP-848 member's ID, sent with `memberEpoch` (OffsetFetch v9+), which the coordinator checks.
+    ///   - memberEpoch: That member's epoch, or -1.
+    public func committedOffsets(
+        group: GroupID, partitions: [TopicPartition]?, memberID: String? = nil, memberEpoch: Int32 = -1
+    ) async throws -> [TopicPartition: Int64] {
         if let partitions, partitions.isEmpty { return [:] }
         let byTopic = partitions.map { Dictionary(grouping: $0, by: \.topic).sorted { $0.key < $1.key } }
         let response = try await self.sendToCoordinator(
@@ -44,7 +49,8 @@ extension KafkaClient {
             if version >= 8 {
                 return OffsetFetchRequest(groups: [
                     .init(
-                        groupID: group,
+                        groupID: group, memberID: version >= 9 ? memberID : nil,
+                        memberEpoch: version >= 9 ? memberEpoch : -1,
                         topics: byTopic?.map { .init(name: $0.key, partitionIndexes: $0.value.map(\.partition).sorted()) })
                 ])
             }
