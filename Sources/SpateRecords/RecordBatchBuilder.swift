@@ -7,6 +7,9 @@ public import NIOCore
 /// `baseTimestamp`, and the largest becomes `maxTimestamp`. ``build(compressor:)`` writes the header, compresses the
 /// records section if asked to, and fills in `batchLength` and the CRC.
 ///
+/// Records are encoded after room left for the header, so ``buildInPlace(compressor:)`` builds an uncompressed batch
+/// without copying its records.
+///
 /// ```swift
 /// var builder = RecordBatchBuilder(producerID: 7, producerEpoch: 0, baseSequence: 0)
 /// builder.append(key: nil, value: ByteBuffer(string: "hello"), timestamp: 1_700_000_000_000)
@@ -32,7 +35,8 @@ public struct RecordBatchBuilder: Sendable {
     /// The timestamp type written to the attributes.
     public var timestampType: TimestampType
 
-    /// The encoded, uncompressed records appended so far.
+    /// Room for the batch header (``RecordBatch/headerSize`` bytes), then the encoded, uncompressed records appended
+    /// so far.
     private var records: ByteBuffer
     /// The number of records appended so far.
     public private(set) var recordCount: Int = 0
@@ -58,7 +62,8 @@ public struct RecordBatchBuilder: Sendable {
         isControl: Bool = false,
         partitionLeaderEpoch: Int32 = -1,
         compression: CompressionType = .none,
-        timestampType: TimestampType = .createTime
+        timestampType: TimestampType = .createTime,
+        reservingCapacity capacity: Int = 0
     ) {
         self.baseOffset = baseOffset
         self.producerID = producerID
@@ -70,10 +75,15 @@ public struct RecordBatchBuilder: Sendable {
         self.compression = compression
         self.timestampType = timestampType
         self.records = ByteBuffer()
+        self.records.reserveCapacity(max(capacity, RecordBatch.headerSize))
+        self.records.writeRepeatingByte(0, count: RecordBatch.headerSize)
     }
 
     /// The size of the batch if built uncompressed: header plus encoded records. Compression usually shrinks it.
-    public var estimatedSizeInBytes: Int { RecordBatch.headerSize + self.records.readableBytes }
+    public var estimatedSizeInBytes: Int { self.records.readableBytes }
+
+    /// The size of the encoded, uncompressed records.
+    private var recordsSizeInBytes: Int { self.records.readableBytes - RecordBatch.headerSize }
 
     /// Whether no record has been appended.
     public var isEmpty: Bool { self.recordCount == 0 }
@@ -178,6 +188,14 @@ public struct RecordBatchBuilder: Sendable {
     ///   ``RecordBatchError/Code/compressorRequired`` or ``RecordBatchError/Code/batchTooLarge``, or whatever
     ///   `compressor` throws.
     public func build(compressor: (any RecordsCompressor)?) throws -> ByteBuffer {
+        var builder = self
+        return try builder.buildInPlace(compressor: compressor)
+    }
+
+    /// Writes the batch like ``build(compressor:)``, without copying the records of an uncompressed batch: the header
+    /// is written into the room left for it and the result shares the builder's storage (appending to the builder
+    /// afterwards copies the records once; building again does not).
+    public mutating func buildInPlace(compressor: (any RecordsCompressor)?) throws -> ByteBuffer {
         if let tooLarge = self.tooLarge {
             throw RecordBatchError(.batchTooLarge, tooLarge)
         }
@@ -195,8 +213,16 @@ public struct RecordBatchBuilder: Sendable {
             isControl: self.isControl
         )
 
-        var output = ByteBuffer()
-        output.reserveCapacity(self.estimatedSizeInBytes)
+        let recordsSize = self.recordsSizeInBytes
+        var output: ByteBuffer
+        if self.compression == .none {
+            output = self.records
+            self.records = ByteBuffer()  // the only reference while the header is written: no copy
+            output.moveWriterIndex(to: output.readerIndex)
+        } else {
+            output = ByteBuffer()
+            output.reserveCapacity(self.estimatedSizeInBytes)
+        }
         let start = output.writerIndex
         output.writeMultipleIntegers(
             self.baseOffset,
@@ -217,16 +243,20 @@ public struct RecordBatchBuilder: Sendable {
         )
 
         if self.compression == .none {
-            output.writeImmutableBuffer(self.records)
+            // The records are already in place after the header.
+            output.moveWriterIndex(forwardBy: recordsSize)
         } else {
             guard let compressor else {
                 throw RecordBatchError(.compressorRequired, "the batch is to be compressed with \(self.compression)")
             }
-            try compressor.compress(self.records, type: self.compression, into: &output)
+            try compressor.compress(
+                self.records.getSlice(at: self.records.readerIndex + RecordBatch.headerSize, length: recordsSize)!,
+                type: self.compression, into: &output)
         }
 
         let size = output.writerIndex - start
         guard size - RecordBatch.logOverhead <= Int(Int32.max) else {
+            if self.compression == .none { self.records = output }
             throw RecordBatchError(.batchTooLarge, "the batch is \(size) bytes, more than Int32.max")
         }
         output.setInteger(
@@ -239,6 +269,7 @@ public struct RecordBatchBuilder: Sendable {
                 length: size - RecordBatch.FieldOffset.attributes
             ).map(CRC32C.checksum) ?? 0
         output.setInteger(crc, at: start + RecordBatch.FieldOffset.crc)
+        if self.compression == .none { self.records = output }
         return output
     }
 

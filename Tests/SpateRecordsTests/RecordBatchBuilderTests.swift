@@ -54,6 +54,27 @@ import Testing
         }
     }
 
+    @Test("buildInPlace writes the same bytes as build, again after a header change, and the builder stays usable")
+    func buildInPlace() throws {
+        var builder = Self.makeBuilder()
+        let copied = try builder.build(compressor: nil)
+        let inPlace = try builder.buildInPlace(compressor: nil)
+        #expect(inPlace == copied)
+        builder.baseSequence = 200  // a retried batch re-stamped with a new sequence
+        let restamped = try builder.buildInPlace(compressor: nil)
+        #expect(inPlace == copied, "an earlier result is not changed by building again")
+        var expected = Self.makeBuilder()
+        expected.baseSequence = 200
+        #expect(restamped == (try expected.build(compressor: nil)))
+        let batch = try #require(try RecordSet(buffer: restamped).validateBatches().first)
+        #expect(batch.baseSequence == 200)
+        Self.check(try batch.records(using: nil, maxDecompressedSize: 1 << 20))
+        builder.append(key: nil, value: ByteBuffer(string: "one more"), timestamp: 1_030)
+        let grown = try #require(try RecordSet(buffer: try builder.buildInPlace(compressor: nil)).validateBatches().first)
+        #expect(grown.recordCount == 6)
+        #expect(restamped == (try expected.build(compressor: nil)), "appending after a build does not change its result")
+    }
+
     @Test func roundTripUncompressed() throws {
         let builder = Self.makeBuilder()
         #expect(builder.recordCount == 5)

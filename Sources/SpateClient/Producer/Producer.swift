@@ -375,47 +375,55 @@ public actor Producer: Service {
         var moreReady = false
         let flushAll = self.flushing > 0 || self.state != .running
         for tp in self.partitions.keys.sorted() {
-            guard var state = self.partitions[tp], var head = state.queue.first, state.failed.isEmpty,
-                idempotentReady
-            else { continue }
-            let limit = state.retryRemaining > 0 ? 1 : self.configuration.maxInFlightRequestsPerConnection
-            guard state.inFlight < limit else { continue }
-            if let retryAt = head.retryAt, retryAt > now {
-                nextDeadline = min(nextDeadline ?? retryAt, retryAt)
-                continue
+            let leader: BrokerID
+            do {
+                // Checks on borrowed copies, released at the end of this block: the batch is then taken out of the
+                // queue with no other reference to its records, so building it writes the header in place.
+                guard let state = self.partitions[tp], let head = state.queue.first, state.failed.isEmpty,
+                    idempotentReady
+                else { continue }
+                let limit = state.retryRemaining > 0 ? 1 : self.configuration.maxInFlightRequestsPerConnection
+                guard state.inFlight < limit else { continue }
+                if let retryAt = head.retryAt, retryAt > now {
+                    nextDeadline = min(nextDeadline ?? retryAt, retryAt)
+                    continue
+                }
+                let lingerEnd = head.createdAt + self.configuration.linger
+                guard !head.isOpen || flushAll || head.retryAt != nil || lingerEnd <= now else {
+                    nextDeadline = min(nextDeadline ?? lingerEnd, lingerEnd)
+                    continue
+                }
+                guard let partitionInfo = metadata.topics[tp.topic]?.partition(tp.partition),
+                    partitionInfo.leader != .none, metadata.brokers[partitionInfo.leader] != nil
+                else {
+                    self.refreshMetadataSoon(group: &group)
+                    continue
+                }
+                leader = partitionInfo.leader
             }
-            let lingerEnd = head.createdAt + self.configuration.linger
-            guard !head.isOpen || flushAll || head.retryAt != nil || lingerEnd <= now else {
-                nextDeadline = min(nextDeadline ?? lingerEnd, lingerEnd)
-                continue
-            }
-            guard let partitionInfo = metadata.topics[tp.topic]?.partition(tp.partition), partitionInfo.leader != .none,
-                metadata.brokers[partitionInfo.leader] != nil
-            else {
-                self.refreshMetadataSoon(group: &group)
-                continue
-            }
-            let leader = partitionInfo.leader
             if requests[leader] == nil,
                 self.inFlightPerBroker[leader, default: 0] >= self.configuration.maxInFlightRequestsPerConnection
             {
                 continue
             }
+            var state = self.partitions.removeValue(forKey: tp)!
+            var head = state.queue.removeFirst()
             do {
                 try self.stamp(&head, state: &state)
             } catch {
-                state.queue.removeFirst()
                 self.partitions[tp] = state
                 self.complete(head, with: .failure(KafkaClientError(.invalidArgument, "cannot build a record batch: \(error)")))
                 continue
             }
+            // Closed now that its sequence numbers are assigned, even if it waits for the next request.
+            head.isOpen = false
             let size = head.built!.readableBytes
             if let used = requestSizes[leader], used + size > self.configuration.maxRequestSize {
+                state.queue.insert(head, at: 0)
+                self.partitions[tp] = state
                 moreReady = true
                 continue
             }
-            head.isOpen = false
-            state.queue.removeFirst()
             state.inFlight += 1
             if state.queue.first.map({ !$0.isOpen || flushAll }) ?? false { moreReady = true }
             self.partitions[tp] = state
@@ -449,7 +457,7 @@ public actor Producer: Service {
             batch.built = nil
         }
         if batch.built == nil {
-            batch.built = try batch.builder.build(compressor: self.compressor)
+            batch.built = try batch.builder.buildInPlace(compressor: self.compressor)
         }
     }
 
@@ -801,7 +809,13 @@ private struct PartitionState {
         }
         if newBatch {
             self.queue.append(
-                ProducerBatch(partition: partition, builder: RecordBatchBuilder(compression: compression), createdAt: .now))
+                ProducerBatch(
+                    partition: partition,
+                    // Room for a whole batch up front (Java's producer allocates batch.size), up to 1 MiB: growing
+                    // by doubling would copy the records several times.
+                    builder: RecordBatchBuilder(
+                        compression: compression, reservingCapacity: min(max(batchSize, size + 64), 1 << 20)),
+                    createdAt: .now))
         }
         let index = self.queue.count - 1
         self.queue[index].append(record, timestamp: timestamp, size: size, completion: completion)
