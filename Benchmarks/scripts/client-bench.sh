@@ -44,8 +44,9 @@ if [ ! -f /usr/include/librdkafka/rdkafka.h ]; then
 fi
 make -s -C "$root/Benchmarks/loadgen" || exit 1
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    say "swift build -c release --product spate"
-    (cd "$root" && swift build -c release --product spate 2>&1 | tail -3) || exit 1
+    # Built as the README builds the broker it runs.
+    say "swift build -c release --static-swift-stdlib -Xswiftc -Osize --product spate"
+    (cd "$root" && swift build -c release --static-swift-stdlib -Xswiftc -Osize --product spate 2>&1 | tail -3) || exit 1
 fi
 
 say "machine"
