@@ -116,6 +116,20 @@ private actor GroupObserver {
         return try Consumer(configuration: configuration)
     }
 
+    /// Member 2 of three closes (leaving the group after committing); 30 more records are produced and the other two
+    /// must consume every record once; then they close too.
+    private func leaveAndTakeOver(
+        _ consumers: inout [Int: Consumer], _ observer: GroupObserver, _ client: ClientConfiguration
+    ) async throws {
+        await consumers[2]!.close()
+        consumers[2] = nil
+        await observer.forget(member: 2)
+        try await self.produce(client, (0..<30).map { "second-\($0)" })
+        try await self.pollUntilSettled(consumers, observer, count: 90)
+        #expect(await observer.duplicates == 0)
+        for consumer in consumers.values { await consumer.close() }
+    }
+
     func produce(_ client: ClientConfiguration, _ values: [String]) async throws {
         try await Producer.withProducer(configuration: ProducerConfiguration(client: client)) { producer in
             for (i, value) in values.enumerated() {
@@ -161,13 +175,7 @@ private actor GroupObserver {
             #expect(await observer.duplicates == 0)
 
             // One member leaves: the other two take its partitions over, from where it committed.
-            await consumers[2]!.close()
-            consumers[2] = nil
-            await observer.forget(member: 2)
-            try await self.produce(client, (0..<30).map { "second-\($0)" })
-            try await self.pollUntilSettled(consumers, observer, count: 90)
-            #expect(await observer.duplicates == 0)
-            for consumer in consumers.values { await consumer.close() }
+            try await self.leaveAndTakeOver(&consumers, observer, client)
 
             // A new member resumes from the committed offsets: only the new records arrive.
             try await self.produce(client, (0..<6).map { "third-\($0)" })
@@ -217,13 +225,7 @@ private actor GroupObserver {
 
             // One member leaves (epoch -1, after committing): the other two take its partitions over from its
             // commits, and nothing is lost or read twice.
-            await consumers[2]!.close()
-            consumers[2] = nil
-            await observer.forget(member: 2)
-            try await self.produce(client, (0..<30).map { "second-\($0)" })
-            try await self.pollUntilSettled(consumers, observer, count: 90)
-            #expect(await observer.duplicates == 0)
-            for consumer in consumers.values { await consumer.close() }
+            try await self.leaveAndTakeOver(&consumers, observer, client)
 
             // New members (a restart) resume from the committed offsets: only the new records arrive.
             try await self.produce(client, (0..<12).map { "third-\($0)" })
