@@ -141,6 +141,31 @@ import Testing
         }
     }
 
+    /// A request whose task is cancelled (its connection's task, when the broker stops) stops waiting for the load at
+    /// once. Cancelled, `Task.sleep` throws without sleeping, and polling on regardless spun at full CPU (a core's
+    /// worth, on the coordinator's actor) until the wait was over.
+    @Test func cancelledRequestStopsWaitingForTheLoad() async throws {
+        try await self.withCoordinator(loadWait: .seconds(20)) { service in
+            try await withThrowingTaskGroup(of: HeartbeatResponse.self) { group in
+                group.addTask {
+                    await service.heartbeat(HeartbeatRequest(groupID: "g", generationID: 1, memberID: "m"))
+                }
+                try await self.waitUntil("the Heartbeat waits for the load") {
+                    await service.requestsWaitingForLoad == 1
+                }
+                let cancelled = ContinuousClock.now
+                group.cancelAll()
+                let response = try #require(try await group.next())
+                #expect(response.errorCode == .coordinatorLoadInProgress)
+                // Milliseconds when fixed; the whole 20 s wait when spinning.
+                #expect(ContinuousClock.now - cancelled < .seconds(10), "the cancelled request kept waiting")
+            }
+            await service.load()
+            let heartbeat = await service.heartbeat(HeartbeatRequest(groupID: "g", generationID: 1, memberID: "m"))
+            #expect(heartbeat.errorCode == .unknownMemberID)
+        }
+    }
+
     // MARK: Shutdown
 
     @Test func shutdownAnswersParkedRequestsAndLaterOnesWithNotCoordinator() async throws {

@@ -209,7 +209,9 @@ actor GroupCoordinatorService {
         if !self.isLoaded && !self.isStopped {
             self.requestsWaitingForLoad += 1
             while !self.isLoaded && !self.isStopped && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(5))
+                // Once the request's task is cancelled (its connection is going away) the sleep throws at once:
+                // stop waiting, rather than spin on the actor until the deadline.
+                do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
             }
             self.requestsWaitingForLoad -= 1
         }
