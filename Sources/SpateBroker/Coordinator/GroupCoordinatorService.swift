@@ -22,18 +22,29 @@ actor GroupCoordinatorService {
     /// The topics as consumer groups last saw them.
     private var topicImage = TopicImage.empty
     private var isStopped = false
+    /// Requests waiting for the load to finish (see ``ready()``); tests observe it.
+    private(set) var requestsWaitingForLoad = 0
     let writer: CoordinatorWriter
     let replicas: ReplicaManager
     let config: GroupConfig
+    /// How long a request that arrives while the coordinator is loading waits for the load (see ``ready()``).
+    let loadWait: Duration
     let logger: Logger
 
-    init(config: GroupConfig, replicas: ReplicaManager, writer: CoordinatorWriter, logger: Logger) {
+    init(
+        config: GroupConfig, replicas: ReplicaManager, writer: CoordinatorWriter, loadWait: Duration = .seconds(2),
+        logger: Logger
+    ) {
         self.state = GroupCoordinatorState(config: config) { prefix in "\(prefix)-\(Self.javaUUIDString())" }
         self.config = config
         self.replicas = replicas
         self.writer = writer
+        self.loadWait = loadWait
         self.logger = logger
     }
+
+    /// JoinGroup and SyncGroup requests parked until their group answers them; tests observe it.
+    var parkedRequestCount: Int { self.waiters.count }
 
     var now: Int64 { self.replicas.clock() }
 
@@ -192,11 +203,17 @@ actor GroupCoordinatorService {
 
     /// Why requests cannot be served now: stopped (NOT_COORDINATOR), or still loading after a short wait
     /// (COORDINATOR_LOAD_IN_PROGRESS). Loading usually takes milliseconds, and some clients (librdkafka's admin API)
-    /// do not retry the load error, so a request that arrives meanwhile waits up to two seconds for it.
+    /// do not retry the load error, so a request that arrives meanwhile waits up to ``loadWait`` (two seconds) for it.
     private func ready() async -> ErrorCode? {
-        let deadline = ContinuousClock.now + .seconds(2)
-        while !self.isLoaded && !self.isStopped && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
+        let deadline = ContinuousClock.now + self.loadWait
+        if !self.isLoaded && !self.isStopped {
+            self.requestsWaitingForLoad += 1
+            while !self.isLoaded && !self.isStopped && ContinuousClock.now < deadline {
+                // Once the request's task is cancelled (its connection is going away) the sleep throws at once:
+                // stop waiting, rather than spin on the actor until the deadline.
+                do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
+            }
+            self.requestsWaitingForLoad -= 1
         }
         if !self.isLoaded && !self.isStopped { return .coordinatorLoadInProgress }
         return self.isStopped ? .notCoordinator : nil

@@ -161,15 +161,11 @@ final class BrokerConnection: Sendable {
         } catch {
             throw KafkaClientError(.invalidArgument, "cannot encode \(Request.apiKey) v\(version): \(error)")
         }
-        let promise = self.channel.eventLoop.makePromise(of: ByteBuffer.self)
-        self.channel.writeAndFlush(
-            OutboundRequest(
-                frame: buffer, correlationID: correlationID, response: promise,
-                timeout: .nanoseconds(Int64(clamping: timeout.nanoseconds))),
-            promise: nil)
         let channel = self.channel
         let address = self.address
-        return promise.futureResult.flatMapThrowing { frame in
+        let response = Self.writeRequest(
+            channel: channel, frame: buffer, correlationID: correlationID, timeout: timeout, address: "\(address)")
+        return response.flatMapThrowing { frame in
             do {
                 return try Request.Response.decodeFrame(frame, version: version).body
             } catch {
@@ -210,13 +206,10 @@ final class BrokerConnection: Sendable {
     ) async throws -> ByteBuffer? {
         let address = channel.remoteAddress.map { "\($0)" } ?? "the broker"
         if expectsResponse {
-            let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-            let request = OutboundRequest(
-                frame: frame, correlationID: correlationID, response: promise,
-                timeout: .nanoseconds(Int64(clamping: timeout.nanoseconds)))
-            channel.writeAndFlush(request, promise: nil)
             do {
-                return try await promise.futureResult.get()
+                return try await Self.writeRequest(
+                    channel: channel, frame: frame, correlationID: correlationID, timeout: timeout, address: address
+                ).get()
             } catch let error as KafkaClientError {
                 throw error
             } catch {
@@ -234,6 +227,31 @@ final class BrokerConnection: Sendable {
             }
             return nil
         }
+    }
+
+    /// Writes a request that expects a response and returns the future of its response frame.
+    ///
+    /// ``InFlightRequestHandler`` completes the response (or fails it on timeout or close) once the request reaches
+    /// it. But a connection can close between a caller finding it open and the write running on the event loop: once
+    /// NIO has torn the pipeline down, the write never reaches that handler and only the write's own promise learns
+    /// of it. So a failed write fails the response too (if the handler failed it already, NIO ignores the second
+    /// completion).
+    private static func writeRequest(
+        channel: any Channel, frame: ByteBuffer, correlationID: Int32, timeout: Duration, address: String
+    ) -> EventLoopFuture<ByteBuffer> {
+        let response = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            response.fail(
+                error as? KafkaClientError
+                    ?? KafkaClientError(.connectionClosed, "cannot write to \(address): \(Self.describe(error))"))
+        }
+        channel.writeAndFlush(
+            OutboundRequest(
+                frame: frame, correlationID: correlationID, response: response,
+                timeout: .nanoseconds(Int64(clamping: timeout.nanoseconds))),
+            promise: written)
+        return response.futureResult
     }
 
     static func describe(_ error: any Error) -> String {

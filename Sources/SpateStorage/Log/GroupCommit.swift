@@ -26,15 +26,26 @@ public final class GroupCommit: Sendable {
     public func waitUntilDurable(through offset: Int64) async throws {
         if self.log.recoveryPoint > offset { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let start = self.state.withLockedValue { state -> Bool in
+            let next = self.state.withLockedValue { state -> Next in
+                // Checked again under the lock: a flush may have finished since the check above and released its
+                // waiters before this one could register; waiting now would start another fsync for nothing. A flush
+                // advances the recovery point before it takes this lock to release its waiters, so every waiter is
+                // either released by that flush or sees its result here. (Lock order: this lock, then the log's.)
+                if self.log.recoveryPoint > offset { return .durable }
                 state.waiters.append((offset, continuation))
-                if state.flushing { return false }
+                if state.flushing { return .wait }
                 state.flushing = true
-                return true
+                return .flush
             }
-            if start { self.scheduleFlush() }
+            switch next {
+            case .durable: continuation.resume()
+            case .wait: break
+            case .flush: self.scheduleFlush()
+            }
         }
     }
+
+    private enum Next { case durable, wait, flush }
 
     private func scheduleFlush() {
         self.io.threadPool.submit { workState in
