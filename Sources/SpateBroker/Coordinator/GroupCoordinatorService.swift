@@ -230,6 +230,8 @@ actor GroupCoordinatorService {
     /// The answer for a waiting request, or nil when the coordinator stopped first.
     private func wait(for id: PendingID) async -> GroupReply? {
         if let reply = self.early.removeValue(forKey: id) { return reply }
+        // A request that parks after shutdown() (its dispatch was writing meanwhile) would wait forever.
+        if self.isStopped { return nil }
         return await withCheckedContinuation { self.waiters[id] = $0 }
     }
 

@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 
 /// A partition of a topic, as groups commit offsets for it.
 public struct GroupTopicPartition: Hashable, Sendable, Comparable {
