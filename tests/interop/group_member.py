@@ -7,15 +7,18 @@ Prints one JSON object per line on stdout, flushed at once:
                                                                      --commit each, committed synchronously)
   {"event": "committed", "partition": P, "offset": O}
   {"event": "commit_failed", "partition": P, "offset": O, "error": "..."}   (a rebalance fenced the commit)
-Runs until stdin closes (a clean close: LeaveGroup, unless static) or it is killed.
+Runs until stdin closes (a clean close: LeaveGroup, unless static) or it is killed. Debugging: `kill -USR1` prints
+every thread's stack; TEST_LIBRDKAFKA_DEBUG and TEST_KAFKA_PYTHON_DEBUG turn on the clients' logs (on stderr).
 
 usage: group_member.py BOOTSTRAP TOPIC GROUP [--client confluent|kafka-python] [--strategy S] [--protocol P]
                        [--instance ID] [--session-ms N] [--commit each|none] [--max N]
 """
 
 import argparse
+import faulthandler
 import json
 import os
+import signal
 import sys
 import threading
 
@@ -38,6 +41,8 @@ def main():
     parser.add_argument("--commit", default="each")
     parser.add_argument("--max", type=int, default=0, help="stop (cleanly) after this many records; 0: never")
     args = parser.parse_args()
+    # `kill -USR1` prints every thread's stack to stderr (TEST_MEMBER_STDERR keeps it): for a member that hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     stop = threading.Event()
 
@@ -121,6 +126,12 @@ def run_kafka_python(args, stop):
     from kafka import TopicPartition
     from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
+    if os.environ.get("TEST_KAFKA_PYTHON_DEBUG"):
+        # For debugging a test: kafka-python's group coordinator and heartbeat logs on stderr.
+        import logging
+        logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+        for name in os.environ["TEST_KAFKA_PYTHON_DEBUG"].split(","):
+            logging.getLogger(name).setLevel(logging.DEBUG)
     config = dict(bootstrap_servers=args.bootstrap, group_id=args.group, auto_offset_reset="earliest",
                   enable_auto_commit=False, session_timeout_ms=args.session_ms,
                   heartbeat_interval_ms=min(1000, args.session_ms // 3))
@@ -143,7 +154,12 @@ def run_kafka_python(args, stop):
     consumer.subscribe([args.topic], listener=Listener())
     count = 0
     while not stop.is_set():
-        batches = consumer.poll(timeout_ms=200)
+        # Not 200 ms: kafka-python 3.0.12 loses the member's heartbeat when a poll's timeout runs out between a
+        # successful SyncGroup and the point where it re-enables heartbeats ("coordinator.poll: timeout in
+        # ensure_active_group; returning early"): the member keeps fetching, sends no heartbeat again, and the broker
+        # expires it as it must. Seen under CPU load with TEST_KAFKA_PYTHON_DEBUG=kafka.coordinator; a longer poll
+        # makes that window rare.
+        batches = consumer.poll(timeout_ms=1000)
         for tp, messages in batches.items():
             for message in messages:
                 if args.commit == "each":
