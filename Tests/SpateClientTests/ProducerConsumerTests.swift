@@ -86,6 +86,22 @@ import Testing
         }
     }
 
+    @Test("An explicit partition the topic does not have fails the send (both the waiting and the cached path)")
+    func explicitPartitionOutOfRange() async throws {
+        try await withClientBroker { _, client in
+            try await Admin(configuration: client).createTopic(NewTopic(name: "one", partitions: 1))
+            try await Producer.withProducer(configuration: ProducerConfiguration(client: client)) { producer in
+                for _ in 0..<2 {  // the second time the partition count is cached
+                    await #expect(throws: KafkaClientError.self) {
+                        _ = try await producer.send(ProducerRecord(topic: "one", partition: 3, value: "x"))
+                    }
+                    let sent = try await producer.send(ProducerRecord(topic: "one", partition: 0, value: "y"))
+                    #expect(sent.partition == 0)
+                }
+            }
+        }
+    }
+
     @Test func sendReturnsPartitionOffsetAndTimestamp() async throws {
         try await withClientBroker { _, client in
             try await Producer.withProducer(configuration: ProducerConfiguration(client: client)) { producer in

@@ -235,19 +235,9 @@ public actor Producer: Service {
                 "a record of \(size) bytes exceeds the maximum request size (\(self.configuration.maxRequestSize) bytes)")
         }
         let count = try await self.partitionCount(of: record.topic)
-        let partition: Int32
-        var isSticky = false
-        if let explicit = record.partition {
-            guard explicit >= 0, explicit < count else {
-                throw KafkaClientError.broker(
-                    .unknownTopicOrPartition, "partition \(explicit) of topic '\(record.topic)' (it has \(count))")
-            }
-            partition = explicit
-        } else if let key = record.key {
-            partition = DefaultPartitioner.partition(forKey: key, partitionCount: count)
-        } else {
-            partition = self.stickyPartition(for: record.topic, count: count)
-            isSticky = true
+        guard let (partition, isSticky) = self.choosePartition(for: record, count: count) else {
+            throw KafkaClientError.broker(
+                .unknownTopicOrPartition, "partition \(record.partition!) of topic '\(record.topic)' (it has \(count))")
         }
         var waitUntil: ContinuousClock.Instant?
         while self.bufferedBytes > 0, self.bufferedBytes + size > self.configuration.bufferMemory {
@@ -274,21 +264,23 @@ public actor Producer: Service {
             self.bufferedBytes == 0 || self.bufferedBytes + size <= self.configuration.bufferMemory
         else { return nil }
         try self.checkAccepting()
-        let count = cached.count
-        let partition: Int32
-        var isSticky = false
-        if let explicit = record.partition {
-            guard explicit >= 0, explicit < count else { return nil }  // prepare(_:) throws the error
-            partition = explicit
-        } else if let key = record.key {
-            partition = DefaultPartitioner.partition(forKey: key, partitionCount: count)
-        } else {
-            partition = self.stickyPartition(for: record.topic, count: count)
-            isSticky = true
-        }
+        // An explicit partition out of range: prepare(_:) throws the error.
+        guard let (partition, isSticky) = self.choosePartition(for: record, count: cached.count) else { return nil }
         return PreparedRecord(
             record: record, partition: TopicPartition(record.topic, partition),
             timestamp: record.timestamp ?? Self.nowMilliseconds(), size: size, isSticky: isSticky)
+    }
+
+    /// The record's partition among `count` (explicit, by key, or sticky for keyless records) and whether it is the
+    /// sticky one; `nil` for an explicit partition out of range.
+    private func choosePartition(for record: ProducerRecord, count: Int32) -> (Int32, isSticky: Bool)? {
+        if let explicit = record.partition {
+            return explicit >= 0 && explicit < count ? (explicit, false) : nil
+        } else if let key = record.key {
+            return (DefaultPartitioner.partition(forKey: key, partitionCount: count), false)
+        } else {
+            return (self.stickyPartition(for: record.topic, count: count), true)
+        }
     }
 
     private func checkAccepting() throws {
