@@ -166,9 +166,12 @@ public struct Broker: Service {
         try await group.shutdownGracefully()
     }
 
-    /// Serves one connection: requests are answered strictly in order, one at a time (as Kafka does), which also
-    /// bounds what one client can make the broker buffer. The next request is read once the previous response has
-    /// been written to the socket (Kafka mutes a connection likewise until its response is sent).
+    /// Serves one connection. Requests start one at a time, in order, and their responses are written in request
+    /// order (as Kafka does). A request's ordered part runs before the next request starts: everything, for most
+    /// APIs, so that for example an OffsetCommit sent behind a JoinGroup is checked against the generation that the
+    /// join produced, as in Kafka. Produce's ordered part queues its appends to their partitions; the wait for them
+    /// (and for the fsync of acks=all) runs on the connection's writer, so that a client's pipelined produces are
+    /// appended back to back and share fsyncs. ``ReplyQueue`` bounds what one connection can have pending.
     static func serve(
         _ connection: NIOAsyncChannel<ByteBuffer, IOData>, state: BrokerState, registry: ConnectionRegistry,
         logger: Logger
@@ -182,13 +185,51 @@ public struct Broker: Service {
         let clientHost = "/" + (connection.channel.remoteAddress?.ipAddress ?? "")
         do {
             let channel = connection.channel
+            let replies = ReplyQueue(
+                maxRequests: Self.maxPendingRequests, maxRequestBytes: Self.maxPendingRequestBytes)
             try await connection.executeThenClose { inbound, _ in
-                for try await frame in inbound {
-                    if let response = try await state.registry.handle(
-                        frame: frame, broker: state, logger: logger, clientHost: clientHost)
-                    {
-                        try await Self.write(response, to: channel)
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    let writerLogger = logger
+                    tasks.addTask { await Self.writeReplies(from: replies, to: channel, logger: writerLogger) }
+                    do {
+                        // Effects of earlier requests (a produce's appends) that may not be visible yet.
+                        var unapplied: [any Completion] = []
+                        for try await frame in inbound {
+                            if !unapplied.isEmpty, RequestHeader.peek(frame)?.apiKey != .produce {
+                                for effect in unapplied { await effect.wait() }
+                                unapplied = []
+                            }
+                            let bytes = frame.readableBytes
+                            await replies.reserve(requestBytes: bytes)
+                            let reply: Reply
+                            do {
+                                reply = try await state.registry.handle(
+                                    frame: frame, broker: state, logger: logger, clientHost: clientHost)
+                            } catch {
+                                replies.release(requestBytes: bytes)
+                                throw error
+                            }
+                            if case .later(let later) = reply {
+                                unapplied.removeAll { $0.isComplete }
+                                unapplied.append(contentsOf: later.effects)
+                                replies.add(.init(reply: reply, requestBytes: bytes))
+                            } else if !replies.isAlone {
+                                // Behind replies still unwritten: the writer keeps the order.
+                                replies.add(.init(reply: reply, requestBytes: bytes))
+                            } else {
+                                // Nothing before it is unwritten: write it here, without a hand-off.
+                                defer { replies.release(requestBytes: bytes) }
+                                if case .frame(let response) = reply { try await Self.write(response, to: channel) }
+                            }
+                        }
+                    } catch {
+                        // Replies already queued are still written, then the connection closes.
+                        replies.finish()
+                        try await tasks.waitForAll()
+                        throw error
                     }
+                    replies.finish()
+                    try await tasks.waitForAll()
                 }
             }
             logger.trace("Connection closed")
@@ -200,18 +241,71 @@ public struct Broker: Service {
             logger.debug("Connection ended", metadata: ["spate.error": "\(error)"])
         }
     }
+
+    /// At most this many requests of one connection are started and not yet answered (Kafka's librdkafka clients
+    /// pipeline up to 5 produces per connection by default with idempotence, up to 1,000,000 without).
+    static let maxPendingRequests = 32
+    /// At most this many bytes of one connection's requests are held for unwritten replies (one request of any size
+    /// is always let in when nothing is pending).
+    static let maxPendingRequestBytes = 32 << 20
+
+    /// The connection's writer: takes the replies in request order, finishes those that finish later, and writes
+    /// them. It writes without waiting for the socket unless the channel is not writable (back-pressure). If a reply
+    /// cannot be finished, the connection is closed; later replies are still finished (their appends are queued
+    /// already), but not written.
+    static func writeReplies(from replies: ReplyQueue, to channel: any Channel, logger: Logger) async {
+        var lastWrite: EventLoopFuture<Void>?
+        var closed = false
+        while true {
+            let entries = await replies.next()
+            if entries.isEmpty { break }
+            for entry in entries {
+                defer { replies.release(requestBytes: entry.requestBytes) }
+                let response: ResponseFrame?
+                switch entry.reply {
+                case .none:
+                    response = nil
+                case .frame(let frame):
+                    response = frame
+                case .later(let later):
+                    do {
+                        response = try await later.finish()
+                    } catch {
+                        if !closed {
+                            logger.info(
+                                "Closed a connection after a request it could not answer",
+                                metadata: ["spate.reason": "\(error)"])
+                            channel.close(promise: nil)
+                            closed = true
+                        }
+                        response = nil
+                    }
+                }
+                guard let response, !closed else { continue }
+                let write = Self.send(response, to: channel)
+                lastWrite = write
+                if !channel.isWritable { _ = try? await write.get() }
+            }
+        }
+        _ = try? await lastWrite?.get()
+    }
 }
 
 extension Broker {
-    /// Writes a response and returns once the socket has taken it (or the write failed). File ranges go out as
-    /// `FileRegion`s (`sendfile`); their descriptors are closed when their writes complete, whether they succeeded or
-    /// not. (The channel's `NIOAsyncChannel` writer reports no completion per write, so responses go through the
-    /// channel itself, which reports each one: the descriptors are never closed early, nor leaked when the
-    /// connection drops mid-response.)
+    /// Writes a response and returns once the socket has taken it (or the write failed).
     static func write(_ response: ResponseFrame, to channel: any Channel) async throws {
+        try await Self.send(response, to: channel).get()
+    }
+
+    /// Writes a response; the future completes once the socket has taken it (or the write failed). File ranges go
+    /// out as `FileRegion`s (`sendfile`); their descriptors are closed when their writes complete, whether they
+    /// succeeded or not. (The channel's `NIOAsyncChannel` writer reports no completion per write, so responses go
+    /// through the channel itself, which reports each one: the descriptors are never closed early, nor leaked when
+    /// the connection drops mid-response.)
+    static func send(_ response: ResponseFrame, to channel: any Channel) -> EventLoopFuture<Void> {
         switch response {
         case .buffer(let buffer):
-            try await channel.writeAndFlush(IOData.byteBuffer(buffer)).get()
+            return channel.writeAndFlush(IOData.byteBuffer(buffer))
         case .parts(let parts):
             var handles: [NIOFileHandle] = []
             var data: [IOData] = []
@@ -223,7 +317,8 @@ extension Broker {
                     guard let (handle, region) = range.takeFileRegion() else {
                         // A response is written once, so this cannot happen; fail without leaking what was taken.
                         for handle in handles { try? handle.close() }
-                        throw ConnectionError(description: "a file range of a response was already sent")
+                        return channel.eventLoop.makeFailedFuture(
+                            ConnectionError(description: "a file range of a response was already sent"))
                     }
                     handles.append(handle)
                     data.append(.fileRegion(region))
@@ -231,9 +326,11 @@ extension Broker {
             }
             let writes = data.map { channel.write($0) }
             channel.flush()
-            let results = try await EventLoopFuture.whenAllComplete(writes, on: channel.eventLoop).get()
-            for handle in handles { try? handle.close() }
-            for result in results { try result.get() }
+            let taken = handles
+            return EventLoopFuture.whenAllComplete(writes, on: channel.eventLoop).flatMapThrowing { results in
+                for handle in taken { try? handle.close() }
+                for result in results { try result.get() }
+            }
         }
     }
 }

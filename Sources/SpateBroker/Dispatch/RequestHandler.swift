@@ -21,13 +21,35 @@ protocol RequestHandler: Sendable {
     /// The response frame, or nil for none. The default encodes ``handle(_:context:)``'s response into one buffer;
     /// Fetch sends records from segment files instead.
     func respond(to request: Request, context: RequestContext) async throws -> ResponseFrame?
+    /// The reply. The default is ``respond(to:context:)``'s frame, computed before the connection reads its next
+    /// request; Produce answers ``Reply/later(_:)`` once its appends are queued.
+    func reply(to request: Request, context: RequestContext) async throws -> Reply
+}
+
+/// A handler's answer to one request.
+enum Reply: Sendable {
+    /// No response is due (Produce with acks=0).
+    case none
+    case frame(ResponseFrame)
+    /// The request's ordered part is done (a produce's appends are queued to their partitions, in request order), so
+    /// the connection may start its next request; see ``Later``.
+    case later(Later)
+
+    struct Later: Sendable {
+        /// What must finish before the request's effects are visible (a produce's appends). A connection's next
+        /// request other than a Produce starts only after these, so it sees them, as if the requests ran one by one.
+        var effects: [any Completion]
+        /// Finishes the request and returns its frame (nil: none is due). The connection's writer runs these one at
+        /// a time, in request order, and writes their frames in that order.
+        var finish: @Sendable () async throws -> ResponseFrame?
+    }
 }
 
 /// A handler with its types erased, for the registry.
 struct HandlerEntry: Sendable {
     let apiKey: APIKey
     let versions: ClosedRange<Int16>
-    let run: @Sendable (ByteBuffer, RequestContext) async throws -> ResponseFrame?
+    let run: @Sendable (ByteBuffer, RequestContext) async throws -> Reply
 }
 
 /// Why a connection must close: the request cannot be answered in the protocol.
@@ -48,12 +70,20 @@ extension RequestHandler {
             } catch {
                 throw ConnectionError(description: "malformed \(Request.apiKey) v\(version) request: \(error)")
             }
-            return try await handler.respond(to: request, context: context)
+            return try await handler.reply(to: request, context: context)
         }
     }
 
+    func reply(to request: Request, context: RequestContext) async throws -> Reply {
+        try await self.respond(to: request, context: context).map(Reply.frame) ?? .none
+    }
+
     func respond(to request: Request, context: RequestContext) async throws -> ResponseFrame? {
-        guard let response = try await self.handle(request, context: context) else { return nil }
+        try await self.handle(request, context: context).map { try self.encode($0, context: context) }
+    }
+
+    /// `response` as one frame for the request's version and correlation ID.
+    func encode(_ response: Request.Response, context: RequestContext) throws -> ResponseFrame {
         let version = context.header.apiVersion
         var frame = ByteBuffer()
         do {
@@ -115,9 +145,9 @@ struct HandlerRegistry: Sendable {
         }
     }
 
-    /// Answers one request frame; nil means no response is due. Throws ``ConnectionError`` when the connection
-    /// must close (Kafka's behaviour for an unknown key, an unsupported version or a malformed request).
-    func handle(frame: ByteBuffer, broker: BrokerState, logger: Logger, clientHost: String = "") async throws -> ResponseFrame? {
+    /// Answers one request frame. Throws ``ConnectionError`` when the connection must close (Kafka's behaviour for an
+    /// unknown key, an unsupported version or a malformed request).
+    func handle(frame: ByteBuffer, broker: BrokerState, logger: Logger, clientHost: String = "") async throws -> Reply {
         var body = frame
         let header: RequestHeader
         do {
@@ -125,7 +155,7 @@ struct HandlerRegistry: Sendable {
         } catch {
             // KIP-511: a flexible ApiVersions header we cannot read still gets the v0 answer if its prefix is there.
             if let prefix = RequestHeader.peek(frame), prefix.apiKey == .apiVersions {
-                return .buffer(try self.apiVersionsFallback(correlationID: prefix.correlationID))
+                return .frame(.buffer(try self.apiVersionsFallback(correlationID: prefix.correlationID)))
             }
             throw ConnectionError(description: "malformed request header: \(error)")
         }
@@ -138,7 +168,7 @@ struct HandlerRegistry: Sendable {
         }
         guard entry.versions.contains(header.apiVersion) else {
             if header.apiKey == .apiVersions {
-                return .buffer(try self.apiVersionsFallback(correlationID: header.correlationID))
+                return .frame(.buffer(try self.apiVersionsFallback(correlationID: header.correlationID)))
             }
             throw ConnectionError(
                 description: "unsupported version \(header.apiVersion) of \(header.apiKey) (serving \(entry.versions))")

@@ -6,6 +6,11 @@ import SpateWire
 /// Produce (0): validates each partition's batch, appends it as received (offsets stamped into a copy of its header
 /// only), and answers per `acks`: 0 no response, 1 once written to the OS, -1 (all) once fsynced, with group commit.
 ///
+/// The request is served in two parts. In order with the connection's other requests, each partition's batch is
+/// validated and its append queued to the partition (``ReplicaManager/enqueueAppend(_:to:settings:)``); the
+/// connection can then start its next request while the appends are written. The response waits for the appends
+/// (and, for acks=all, their fsync) on the connection's writer.
+///
 /// Idempotent batches are checked against the partition's producer state as they are appended (see
 /// ``PartitionLog/append(_:leaderEpoch:timestampType:nowMs:)``): a retry of one of the producer's last five batches
 /// gets the original base offset and no error, as in Kafka (acks=all then waits for the original batch to be
@@ -13,29 +18,56 @@ import SpateWire
 struct ProduceHandler: RequestHandler {
     static let versions: ClosedRange<Int16> = 3...11
 
+    func reply(to request: ProduceRequest, context: RequestContext) async throws -> Reply {
+        let produce = self.start(request, context: context)
+        return .later(
+            Reply.Later(
+                effects: produce.topics.flatMap { $0.partitions.compactMap { $0.append?.result } },
+                finish: { try await self.finish(produce, context: context).map { try self.encode($0, context: context) } }))
+    }
+
     func handle(_ request: ProduceRequest, context: RequestContext) async throws -> ProduceResponse? {
-        let replicas = context.broker.replicas
+        await self.finish(self.start(request, context: context), context: context)
+    }
+
+    /// A produce whose appends are queued.
+    struct Started: Sendable {
+        var acks: Int16
+        var topics: [(name: TopicName, partitions: [Partition])]
+        /// Set when the whole request is refused.
+        var refused: ProduceResponse?
+    }
+
+    /// One partition of a produce: answered already, or appending.
+    struct Partition: Sendable {
+        var response: ProduceResponse.PartitionProduceResponse
+        var append: (partition: TopicPartition, result: PendingResult<(PartitionLog, AppendResult)>)?
+    }
+
+    /// The ordered part: validates each partition's batch and queues its append.
+    func start(_ request: ProduceRequest, context: RequestContext) -> Started {
         guard [0, 1, -1].contains(request.acks) else {
-            return self.everyPartition(request, error: .invalidRequiredAcks)
+            return Started(acks: request.acks, topics: [], refused: self.everyPartition(request, error: .invalidRequiredAcks))
         }
-        var responses: [ProduceResponse.TopicProduceResponse] = []
-        var durableWaits: [(GroupCommit, Int64)] = []
+        let replicas = context.broker.replicas
+        var topics: [(name: TopicName, partitions: [Partition])] = []
         for topicData in request.topicData {
-            var partitions: [ProduceResponse.PartitionProduceResponse] = []
+            var partitions: [Partition] = []
             let topic = context.broker.topics.topic(named: topicData.name.rawValue)
             for partitionData in topicData.partitionData {
                 var response = ProduceResponse.PartitionProduceResponse(index: partitionData.index, baseOffset: -1)
                 response.logAppendTimeMs = -1
                 response.logStartOffset = -1
-                defer { partitions.append(response) }
                 guard let topic, partitionData.index >= 0, partitionData.index < topic.partitionCount else {
                     response.errorCode = .unknownTopicOrPartition
+                    partitions.append(Partition(response: response))
                     continue
                 }
                 guard !topic.isInternal else {
                     // Kafka: only the coordinators write to internal topics.
                     response.errorCode = .invalidTopicException
                     response.errorMessage = "clients may not produce to the internal topic \(topic.name)"
+                    partitions.append(Partition(response: response))
                     continue
                 }
                 let partition = TopicPartition(topic: topic.name, partition: partitionData.index)
@@ -43,55 +75,63 @@ struct ProduceHandler: RequestHandler {
                 guard let records = partitionData.records else {
                     response.errorCode = .invalidRecord
                     response.errorMessage = "no records"
+                    partitions.append(Partition(response: response))
                     continue
                 }
-                let batches: [RecordBatch]
                 switch Self.validate(records, settings: settings) {
-                case .valid(let valid):
-                    batches = valid
+                case .valid(let batches):
+                    let result = replicas.enqueueAppend(batches, to: partition, settings: settings)
+                    partitions.append(Partition(response: response, append: (partition, result)))
                 case .invalid(let code, let message):
                     response.errorCode = code
                     response.errorMessage = message
                     context.logger.debug(
                         "Refused a produced batch", metadata: ["spate.topic": "\(partition)", "spate.reason": "\(message)"])
-                    continue
+                    partitions.append(Partition(response: response))
                 }
+            }
+            topics.append((topicData.name, partitions))
+        }
+        return Started(acks: request.acks, topics: topics)
+    }
+
+    /// The rest: waits for the appends (and, for acks=all, their fsync) and builds the response (nil for acks=0).
+    func finish(_ produce: Started, context: RequestContext) async -> ProduceResponse? {
+        if let refused = produce.refused { return refused }
+        let replicas = context.broker.replicas
+        var responses: [ProduceResponse.TopicProduceResponse] = []
+        var durableWaits: [(GroupCommit, Int64)] = []
+        for (name, partitions) in produce.topics {
+            var answers: [ProduceResponse.PartitionProduceResponse] = []
+            for var partition in partitions {
+                defer { answers.append(partition.response) }
+                guard let (topicPartition, pending) = partition.append else { continue }
                 do {
-                    let (log, result) = try await replicas.io.run { () throws -> (PartitionLog, AppendResult) in
-                        guard let log = try replicas.log(for: partition) else {
-                            throw StorageError(.notFound, "no log for \(partition)")
-                        }
-                        let result = try log.append(
-                            validated: batches, leaderEpoch: 0, timestampType: settings.logAppendTime ? .logAppendTime : .createTime,
-                            nowMs: replicas.clock())
-                        return (log, result)
-                    }
+                    let (log, result) = try await pending.value
                     if result.isDuplicate {
                         context.logger.debug(
                             "Answered a retried idempotent batch with its original offset",
-                            metadata: ["spate.topic": "\(partition)", "spate.offset": "\(result.firstOffset)"])
-                    } else {
-                        replicas.signal.appended(to: partition)
+                            metadata: ["spate.topic": "\(topicPartition)", "spate.offset": "\(result.firstOffset)"])
                     }
-                    response.baseOffset = result.firstOffset
-                    response.logAppendTimeMs = result.logAppendTime
-                    response.logStartOffset = result.logStartOffset
-                    if request.acks == -1 { durableWaits.append((replicas.groupCommit(for: log), result.lastOffset)) }
+                    partition.response.baseOffset = result.firstOffset
+                    partition.response.logAppendTimeMs = result.logAppendTime
+                    partition.response.logStartOffset = result.logStartOffset
+                    if produce.acks == -1 { durableWaits.append((replicas.groupCommit(for: log), result.lastOffset)) }
                 } catch let error as ProducerStateError {
-                    response.errorCode = .from(error)
-                    response.errorMessage = error.message
+                    partition.response.errorCode = .from(error)
+                    partition.response.errorMessage = error.message
                     context.logger.debug(
-                        "Refused an idempotent batch", metadata: ["spate.topic": "\(partition)", "spate.reason": "\(error)"])
+                        "Refused an idempotent batch", metadata: ["spate.topic": "\(topicPartition)", "spate.reason": "\(error)"])
                 } catch {
-                    response.errorCode = .from(error)
-                    response.errorMessage = "\(error)"
+                    partition.response.errorCode = .from(error)
+                    partition.response.errorMessage = "\(error)"
                     context.logger.warning(
-                        "Append failed", metadata: ["spate.topic": "\(partition)", "spate.error": "\(error)"])
+                        "Append failed", metadata: ["spate.topic": "\(topicPartition)", "spate.error": "\(error)"])
                 }
             }
-            responses.append(.init(name: topicData.name, partitionResponses: partitions))
+            responses.append(.init(name: name, partitionResponses: answers))
         }
-        if request.acks == 0 { return nil }
+        if produce.acks == 0 { return nil }
         // acks=all on one node: answer once every appended batch is fsynced (one fsync serves many requests).
         for (index, wait) in durableWaits.enumerated() {
             do {

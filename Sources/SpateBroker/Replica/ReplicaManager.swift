@@ -15,6 +15,8 @@ final class ReplicaManager: Sendable {
     let clock: @Sendable () -> Int64
     let signal = AppendSignal()
     private let groupCommits = NIOLockedValueBox<[TopicPartition: GroupCommit]>([:])
+    /// Each partition's appends, in the order produces queued them.
+    private let appendQueues = NIOLockedValueBox<[TopicPartition: SerialIOQueue]>([:])
     /// Effective settings by topic name, with the overrides they were computed from.
     private let settingsCache = NIOLockedValueBox<[String: (overrides: [String: String], settings: TopicSettings)]>([:])
 
@@ -69,6 +71,39 @@ final class ReplicaManager: Sendable {
         return log
     }
 
+    /// Queues an append of validated batches to a partition, behind the appends queued to it before, and returns at
+    /// once: the result says when it is written (or why it failed). Fetches waiting on the partition are woken when
+    /// it is written.
+    func enqueueAppend(
+        _ batches: [RecordBatch], to partition: TopicPartition, settings: TopicSettings
+    ) -> PendingResult<(PartitionLog, AppendResult)> {
+        let pending = PendingResult<(PartitionLog, AppendResult)>()
+        let queue = self.appendQueues.withLockedValue { queues in
+            if let queue = queues[partition] { return queue }
+            let queue = SerialIOQueue(io: self.io)
+            queues[partition] = queue
+            return queue
+        }
+        queue.enqueue { active in
+            guard active else {
+                pending.complete(.failure(StorageError(.closed, "the storage thread pool is shut down")))
+                return
+            }
+            pending.complete(
+                Result {
+                    guard let log = try self.log(for: partition) else {
+                        throw StorageError(.notFound, "no log for \(partition)")
+                    }
+                    let result = try log.append(
+                        validated: batches, leaderEpoch: 0,
+                        timestampType: settings.logAppendTime ? .logAppendTime : .createTime, nowMs: self.clock())
+                    if !result.isDuplicate { self.signal.appended(to: partition) }
+                    return (log, result)
+                })
+        }
+        return pending
+    }
+
     func groupCommit(for log: PartitionLog) -> GroupCommit {
         self.groupCommits.withLockedValue { commits in
             if let commit = commits[log.topicPartition], commit.log === log { return commit }
@@ -80,5 +115,6 @@ final class ReplicaManager: Sendable {
 
     func forget(_ partition: TopicPartition) {
         _ = self.groupCommits.withLockedValue { $0.removeValue(forKey: partition) }
+        _ = self.appendQueues.withLockedValue { $0.removeValue(forKey: partition) }
     }
 }

@@ -77,12 +77,35 @@ final class TestClient: Sendable {
         _ request: Request,
         version: Int16
     ) async throws -> (correlationID: Int32, response: ByteBuffer) {
+        let started = try self.start(request, version: version)
+        return (started.correlationID, try await started.response.get())
+    }
+
+    /// Writes `request` at once and returns its raw response frame's future, so that a test can send more requests
+    /// before reading responses (pipelining).
+    func start<Request: KafkaRequest>(
+        _ request: Request,
+        version: Int16
+    ) throws -> (correlationID: Int32, response: EventLoopFuture<ByteBuffer>) {
         let correlationID = self.correlation.next()
         var buffer = self.channel.allocator.buffer(capacity: 256)
         try request.encodeFrame(into: &buffer, version: version, correlationID: correlationID, clientID: self.clientID)
+        return (correlationID, self.startRaw(frame: buffer))
+    }
+
+    /// Writes a whole frame (size prefix included) and returns the future of the response it expects.
+    func startRaw(frame: ByteBuffer) -> EventLoopFuture<ByteBuffer> {
         let promise = self.channel.eventLoop.makePromise(of: ByteBuffer.self)
-        self.channel.writeAndFlush(OutboundRequest(frame: buffer, response: promise), promise: nil)
-        return (correlationID, try await promise.futureResult.get())
+        self.channel.writeAndFlush(OutboundRequest(frame: frame, response: promise), promise: nil)
+        return promise.futureResult
+    }
+
+    /// Writes a request that gets no response (Produce with acks=0).
+    func sendWithoutResponse<Request: KafkaRequest>(_ request: Request, version: Int16) throws {
+        var buffer = self.channel.allocator.buffer(capacity: 256)
+        try request.encodeFrame(
+            into: &buffer, version: version, correlationID: self.correlation.next(), clientID: self.clientID)
+        self.channel.writeAndFlush(OutboundRequest(frame: buffer, response: nil), promise: nil)
     }
 
     func close() async throws {
@@ -95,10 +118,10 @@ struct TestClientError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A request frame and the promise its response completes.
+/// A request frame and the promise its response completes (nil: no response is due).
 struct OutboundRequest: Sendable {
     var frame: ByteBuffer
-    var response: EventLoopPromise<ByteBuffer>
+    var response: EventLoopPromise<ByteBuffer>?
 }
 
 /// Splits the inbound byte stream into response frames.
@@ -131,7 +154,7 @@ final class ResponseMatcher: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = Self.unwrapOutboundIn(data)
-        self.pending.append(request.response)
+        if let response = request.response { self.pending.append(response) }
         context.write(Self.wrapOutboundOut(request.frame), promise: promise)
     }
 
