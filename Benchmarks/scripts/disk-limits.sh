@@ -16,13 +16,13 @@ echo "directory: $dir ($(df --output=source,fstype "$dir" | tail -1 | tr -s ' ')
 echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 run() {
-    local label="$1"
-    shift
+    local label="$1" bs="$2"
+    shift 2
     rm -f "$file"
     sync
     # dd prints its summary on stderr: "<bytes> bytes (...) copied, <seconds> s, <rate>".
     local summary
-    summary=$(LC_ALL=C dd if=/dev/zero of="$file" bs=1M count="$count" "$@" 2>&1 | tail -1)
+    summary=$(LC_ALL=C dd if=/dev/zero of="$file" bs="$bs" count="$(( count * 1048576 / $(numfmt --from=iec "$bs") ))" "$@" 2>&1 | tail -1)
     local bytes seconds
     bytes=$(echo "$summary" | awk '{print $1}')
     seconds=$(echo "$summary" | sed -E 's/.*copied, ([0-9.e+-]+) s.*/\1/')
@@ -31,7 +31,9 @@ run() {
     printf '%-32s %8s MB/s   (%s)\n' "$label" "$rate" "$summary"
 }
 
-run "dd bs=1M oflag=direct" oflag=direct
-run "dd bs=1M conv=fdatasync" conv=fdatasync
+run "dd bs=1M oflag=direct" 1M oflag=direct
+run "dd bs=1M conv=fdatasync" 1M conv=fdatasync
 # Cached write without any sync, for reference: what the page cache absorbs (not a disk limit).
-run "dd bs=1M (no sync, page cache)"
+run "dd bs=1M (no sync, page cache)" 1M
+# The same with 16 KiB writes: the kernel's own cost for writes of the 16 KiB append benchmark's size.
+run "dd bs=16K (no sync, page cache)" 16K

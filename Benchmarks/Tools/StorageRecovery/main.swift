@@ -109,11 +109,12 @@ if runs("restart") {
             let manager = try LogManager.open(
                 dataDirectory: dataDirectory, fileSystem: PosixFileSystem(), compressor: nil, config: { _ in config },
                 nowMs: benchNowMs, logger: silentLogger)
-            precondition(manager.log(for: benchTopicPartition)!.logEndOffset > 0)
+            let logEnd = try manager.log(for: benchTopicPartition)!.logEndOffset
+            precondition(logEnd > 0)
             return manager
         }
         precondition(reopened.hadCleanShutdown, "expected a clean start")
-        let log = reopened.log(for: benchTopicPartition)!
+        let log = try reopened.log(for: benchTopicPartition)!
         precondition(log.segmentCount >= 1_000)
         let (_, readMs) = try timed { () throws in
             let slice = try log.read(from: log.logStartOffset, maxBytes: 1 << 20)!
@@ -221,4 +222,53 @@ if onlySection == "append" {
         removeTree(directory)
     }
     say("append 512 MiB, \(shape.rawValue) batches, flush off: MB/s \(summary(rates))")
+}
+
+// MARK: 5. Sustained append (only with STORAGE_RECOVERY_ONLY=sustained): the StorageBenchmarks append cases, but
+// SUSTAINED_GIB (default 8) GiB per run instead of 512 MiB, so that the run outlasts what the page cache absorbs
+// (vm.dirty_ratio: the kernel throttles writers to the disk's write-back speed once that much is dirty). Each run
+// ends with one flush, so both variants count only durable bytes: "flush off" is Kafka's default (the OS writes back
+// when it likes), "flush every 1 ms" is group commit (a second thread fsyncs the log every millisecond). The two
+// alternate, SUSTAINED_RUNS (default 3) times per batch shape, and the cost is 1 − flushed ÷ off on the medians.
+
+if onlySection == "sustained" {
+    let gib = getenv("SUSTAINED_GIB").flatMap { Int(String(cString: $0)) } ?? 8
+    let runCount = getenv("SUSTAINED_RUNS").flatMap { Int(String(cString: $0)) } ?? 3
+    let totalBytes = gib << 30
+    func rate(_ bytes: Int, _ ms: Double) -> Double { Double(bytes) / (ms / 1000) / 1e6 }
+    func run(_ shape: BatchShape, flushEveryMs: Bool) throws -> (returned: Double, durable: Double, fsyncs: Int) {
+        let directory = freshDirectory("sustained")
+        defer { removeTree(directory) }
+        let log = try openNewLog(directory: directory, config: benchConfig(segmentBytes: 1 << 30))
+        let batch = shape.makeBatch()
+        let flusher = flushEveryMs ? PeriodicFlusher(log: log) : nil
+        let start = ContinuousClock.now
+        flusher?.start()
+        let bytes = try appendRepeatedly(log, batch: batch, totalBytes: totalBytes)
+        let returned = milliseconds(ContinuousClock.now - start)
+        let flushes = flusher?.stop().flushes ?? 0
+        try log.flush(nowMs: benchNowMs)
+        let durable = milliseconds(ContinuousClock.now - start)
+        try log.close(nowMs: benchNowMs)
+        return (rate(bytes, returned), rate(bytes, durable), flushes + 1)
+    }
+    for shape in [BatchShape.kib16, .mib1] {
+        var off: [Double] = []
+        var offReturned: [Double] = []
+        var flushed: [Double] = []
+        for index in 0..<runCount {
+            let a = try run(shape, flushEveryMs: false)
+            say("  \(shape.rawValue) run \(index + 1) flush off: durable \(fixed(a.durable, 0)) MB/s (appends returned at \(fixed(a.returned, 0)) MB/s)")
+            let b = try run(shape, flushEveryMs: true)
+            say("  \(shape.rawValue) run \(index + 1) flush every 1 ms: durable \(fixed(b.durable, 0)) MB/s (\(b.fsyncs) fsyncs)")
+            off.append(a.durable)
+            offReturned.append(a.returned)
+            flushed.append(b.durable)
+        }
+        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+        say(
+            "sustained append \(gib) GiB, \(shape.rawValue) batches: flush off MB/s \(summary(off)) "
+                + "(appends returned: \(summary(offReturned))); flush every 1 ms MB/s \(summary(flushed)); "
+                + "cost \(fixed((1 - median(flushed) / median(off)) * 100))%")
+    }
 }
