@@ -246,8 +246,10 @@ public struct Broker: Service {
     /// pipeline up to 5 produces per connection by default with idempotence, up to 1,000,000 without).
     static let maxPendingRequests = 32
     /// At most this many bytes of one connection's requests are held for unwritten replies (one request of any size
-    /// is always let in when nothing is pending).
-    static let maxPendingRequestBytes = 32 << 20
+    /// is always let in when nothing is pending). Small, because it is what lets many small requests overlap; large
+    /// requests (a producer's 1 MB batches) take long enough each that a few in flight keep the disk busy, and
+    /// holding more only raises the broker's memory.
+    static let maxPendingRequestBytes = 4 << 20
 
     /// The connection's writer: takes the replies in request order, finishes those that finish later, and writes
     /// them. It writes without waiting for the socket unless the channel is not writable (back-pressure). If a reply
