@@ -19,6 +19,8 @@
 #              SPATE        another spate binary to measure (e.g. an older build, for a before/after table)
 #              SPATE_BENCH_DIR  where the broker's data dir goes (default /tmp)
 #              SB_CONSUME_ARGS  extra options for spate bench consume
+#              CASES        which cases to run: "all" (default), "produce" or "consume" (consume alone first
+#                           produces its 1- and 8-partition topics with the load generator, acks=1, untimed)
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -97,7 +99,17 @@ row() { # label lg-runs sb-runs
         printf "| %s | %s | %s | %s | %s | %s |", l, lm, a, sm, b, (lm > 0 ? sprintf("%.0f%%", 100 * sm / lm) : "-") }')")
 }
 
+cases="${CASES:-all}"
+case "$cases" in all | produce | consume) ;; *) echo "CASES must be all, produce or consume" >&2; exit 2 ;; esac
+if [ "$cases" = consume ]; then
+    for p in 1 8; do
+        say "consume only: producing topic lg-p$p-a1-1 ($p partition(s)) with librdkafka, untimed"
+        r=$(lg_produce "lg-p$p-a1-1" "$p" 1); [ "$r" = fail ] && { echo "cannot produce lg-p$p-a1-1"; exit 1; }
+    done
+fi
+
 for spec in "1 1" "1 all" "8 1" "8 all"; do
+    [ "$cases" = consume ] && break
     set -- $spec
     lg_runs="" sb_runs=""
     for i in $(seq 1 "$repeat"); do
@@ -112,6 +124,7 @@ for spec in "1 1" "1 all" "8 1" "8 all"; do
 done
 
 for p in 1 8; do
+    [ "$cases" = produce ] && break
     lg_runs="" sb_runs=""
     for i in $(seq 1 "$repeat"); do
         say "consume, $p partition(s), run $i: librdkafka"
