@@ -99,11 +99,26 @@ import Testing
         #expect(Consumer.positions(after: results, from: [self.tp: 0], topicNames: [:]) == nil)
     }
 
+    /// Fetch sizes as librdkafka's load generator sets them: 10 MiB per partition (Kafka's default is 1 MiB), 50 MiB
+    /// per fetch.
+    @Test func defaultFetchSizes() {
+        let configuration = ConsumerConfiguration(client: ClientConfiguration())
+        #expect(configuration.maxPartitionBytes == 10 << 20)
+        #expect(configuration.maxBytes == 50 << 20)
+    }
+
+    static func poll(_ consumer: Consumer, into seen: inout [TopicPartition: [Int64]]) async throws {
+        for record in try await consumer.poll(maxWait: .milliseconds(100)) {
+            seen[record.topicPartition, default: []].append(record.offset)
+        }
+    }
+
     /// One batch per fetch, so that every poll after the first takes the fetch sent ahead: every record once, in
     /// order, and a seek or a pause while a fetch is ahead is obeyed.
     @Test func fetchAheadKeepsOrderAndObeysSeekAndPause() async throws {
-        try await withClientBroker { _, client in
+        let (afterSeek, p1WhilePaused, p1Before, p1Offsets) = try await withClientBroker { _, client in
             let topic = "ahead"
+            try await Admin(configuration: client).createTopic(NewTopic(name: TopicName(topic), partitions: 2))
             var producerConfiguration = ProducerConfiguration(client: client)
             producerConfiguration.linger = .zero
             try await Producer.withProducer(configuration: producerConfiguration) { producer in
@@ -117,28 +132,27 @@ import Testing
             var configuration = ConsumerConfiguration(client: client)
             configuration.maxPartitionBytes = 1  // the first batch only (KIP-74)
             let consumer = try Consumer(configuration: configuration)
-            let p0 = TopicPartition(topic: TopicName(topic), partition: 0)
-            let p1 = TopicPartition(topic: TopicName(topic), partition: 1)
+            let p0 = TopicPartition(topic: topic, partition: 0)
+            let p1 = TopicPartition(topic: topic, partition: 1)
             await consumer.assign([p0: .beginning, p1: .beginning])
             var seen: [TopicPartition: [Int64]] = [:]
-            func pollOnce() async throws {
-                for record in try await consumer.poll(maxWait: .milliseconds(100)) {
-                    seen[record.topicPartition, default: []].append(record.offset)
-                }
-            }
-            while seen[p0, default: []].count < 10 { try await pollOnce() }
+            while seen[p0, default: []].count < 10 { try await Self.poll(consumer, into: &seen) }
             // A fetch is ahead from the current positions; pausing p1 and seeking p0 back must drop it.
             await consumer.pause([p1])
             let p1Seen = seen[p1, default: []].count
             try await consumer.seek(p0, to: .offset(2))
             seen[p0] = []
-            while seen[p0, default: []].count < 18 { try await pollOnce() }
-            #expect(seen[p0] == Array(2..<20))
-            #expect(seen[p1, default: []].count == p1Seen)
+            while seen[p0, default: []].count < 18 { try await Self.poll(consumer, into: &seen) }
+            let afterSeek = seen[p0, default: []]
+            let p1WhilePaused = seen[p1, default: []].count
             await consumer.resume([p1])
-            while seen[p1, default: []].count < 20 { try await pollOnce() }
-            #expect(seen[p1] == Array(0..<20))
+            while seen[p1, default: []].count < 20 { try await Self.poll(consumer, into: &seen) }
+            let p1Offsets = seen[p1, default: []]
             await consumer.close()
+            return (afterSeek, p1WhilePaused, p1Seen, p1Offsets)
         }
+        #expect(afterSeek == (2..<20).map { Int64($0) })
+        #expect(p1WhilePaused == p1Before)
+        #expect(p1Offsets == (0..<20).map { Int64($0) })
     }
 }
