@@ -213,6 +213,7 @@ let package = Package(
             dependencies: [
                 "SpateClient", "SpateTesting", "SpateBroker", "SpateWire", "SpateRecords",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -8,9 +8,9 @@
 # Both producers get the same settings: linger 5 ms, 1 MB batches, no compression. librdkafka spreads records
 # round-robin over the partitions (partition = i mod n); spate bench leaves keyless records to the producer's sticky
 # partitioner (KIP-480), as an application would. Consumers: the load generator fetches up to 50 MiB per request and
-# 10 MiB per partition; spate bench uses the client's defaults (Java's: 50 MiB and 1 MiB), since 10 MiB per
-# partition makes 50 MiB responses, which glibc serves with a fresh mmap (page faults) each time. SB_CONSUME_ARGS
-# adds options (e.g. SB_CONSUME_ARGS="--max-partition-bytes 10485760" for the load generator's sizes).
+# 10 MiB per partition; spate bench uses the client's defaults, which are the same since 2026-11-22 (50 MiB and
+# 10 MiB; before: Java's 50 MiB and 1 MiB). SB_CONSUME_ARGS adds options (e.g. SB_CONSUME_ARGS="--max-partition-bytes
+# 1048576" for Kafka's default per partition).
 #
 # Usage: Benchmarks/scripts/client-bench.sh [output-file]
 # Environment: RECORDS      records per run (default 300000, ~307 MB of values)
@@ -19,6 +19,8 @@
 #              SPATE        another spate binary to measure (e.g. an older build, for a before/after table)
 #              SPATE_BENCH_DIR  where the broker's data dir goes (default /tmp)
 #              SB_CONSUME_ARGS  extra options for spate bench consume
+#              CASES        which cases to run: "all" (default), "produce" or "consume" (consume alone first
+#                           produces its 1- and 8-partition topics with the load generator, acks=1, untimed)
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -97,7 +99,17 @@ row() { # label lg-runs sb-runs
         printf "| %s | %s | %s | %s | %s | %s |", l, lm, a, sm, b, (lm > 0 ? sprintf("%.0f%%", 100 * sm / lm) : "-") }')")
 }
 
+cases="${CASES:-all}"
+case "$cases" in all | produce | consume) ;; *) echo "CASES must be all, produce or consume" >&2; exit 2 ;; esac
+if [ "$cases" = consume ]; then
+    for p in 1 8; do
+        say "consume only: producing topic lg-p$p-a1-1 ($p partition(s)) with librdkafka, untimed"
+        r=$(lg_produce "lg-p$p-a1-1" "$p" 1); [ "$r" = fail ] && { echo "cannot produce lg-p$p-a1-1"; exit 1; }
+    done
+fi
+
 for spec in "1 1" "1 all" "8 1" "8 all"; do
+    [ "$cases" = consume ] && break
     set -- $spec
     lg_runs="" sb_runs=""
     for i in $(seq 1 "$repeat"); do
@@ -112,6 +124,7 @@ for spec in "1 1" "1 all" "8 1" "8 all"; do
 done
 
 for p in 1 8; do
+    [ "$cases" = produce ] && break
     lg_runs="" sb_runs=""
     for i in $(seq 1 "$repeat"); do
         say "consume, $p partition(s), run $i: librdkafka"

@@ -387,7 +387,7 @@ struct ConsumeBench: AsyncParsableCommand {
     @OptionGroup var options: BenchOptions
     @Option(help: "Consumers in parallel (the topic's partitions are split between them).") var consumers: Int = 1
     @Option(help: ArgumentHelp("Stop after this long without a record.", valueName: "seconds")) var timeout: Double = 5
-    @Option(help: ArgumentHelp("The most bytes a fetch returns per partition (default: the client's, 1 MiB).", valueName: "bytes"))
+    @Option(help: ArgumentHelp("The most bytes a fetch returns per partition (default: the client's, 10 MiB).", valueName: "bytes"))
     var maxPartitionBytes: Int32?
 
     func validate() throws {

@@ -188,9 +188,15 @@ public actor Consumer {
                 requests, offsets: fetchable, topicIDs: topicIDs, maxWait: maxWait, client: client,
                 configuration: self.configuration)
         }
+        let idToName = Dictionary(topicIDs.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        // The next fetch goes out now, before these records are decoded, from the positions the batch headers say
+        // they will leave: the broker reads and sends the next records while this poll decodes (and the
+        // application handles) these ones, as librdkafka's fetcher thread does.
+        if let next = Self.positions(after: responses, from: fetchable, topicNames: idToName) {
+            self.prefetch(from: next, requests: requests, topicIDs: topicIDs, maxWait: maxWait)
+        }
         var records: [ConsumerRecord] = []
         var retriable: KafkaClientError?
-        let idToName = Dictionary(topicIDs.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
         for (_, _, result) in responses {
             switch result {
             case .failure(let error):
@@ -224,17 +230,16 @@ public actor Consumer {
             }
             self.logger.debug("fetch failed; retrying", metadata: [LogKey.error: "\(retriable.message)"])
             try await Task.sleep(for: client.configuration.retryBackoff)
-        } else if retriable == nil, !records.isEmpty {
-            self.prefetch(after: fetchable, requests: requests, topicIDs: topicIDs, maxWait: maxWait)
         }
         return records
     }
 
     typealias FetchResult = (BrokerID, [TopicPartition], Result<FetchResponse, any Error>)
 
-    /// A fetch sent ahead, when a poll returned records, from the positions that poll left: the broker reads and
-    /// sends the next records while the application handles these (as librdkafka's fetcher thread does). The next
-    /// poll uses it if nothing moved meanwhile (seek, assignment, pause, leaders), else drops it.
+    /// A fetch sent ahead, as soon as a poll has its fetch results, from the positions those results will leave:
+    /// the broker reads and sends the next records while the consumer decodes these and the application handles
+    /// them. The next poll uses it if its positions are exactly these (no seek, assignment change, pause, leader
+    /// change, reset or failure happened meanwhile), else drops it.
     struct Prefetch {
         var offsets: [TopicPartition: Int64]
         var topicIDs: [TopicName: KafkaUUID]
@@ -244,16 +249,11 @@ public actor Consumer {
 
     var prefetched: Prefetch?
 
+    /// Starts the fetch ahead from `offsets` (every partition of `requests`).
     private func prefetch(
-        after fetched: [TopicPartition: Int64], requests: [(BrokerID, [TopicPartition])],
+        from offsets: [TopicPartition: Int64], requests: [(BrokerID, [TopicPartition])],
         topicIDs: [TopicName: KafkaUUID], maxWait: Duration
     ) {
-        var offsets: [TopicPartition: Int64] = [:]
-        for partition in fetched.keys where !self.paused.contains(partition) {
-            guard case .offset(let offset) = self.positions[partition] else { return }
-            offsets[partition] = offset
-        }
-        guard offsets.count == fetched.count else { return }
         let client = self.client
         let configuration = self.configuration
         let task = Task {
@@ -264,6 +264,41 @@ public actor Consumer {
         self.prefetched = Prefetch(
             offsets: offsets, topicIDs: topicIDs,
             leaders: Dictionary(requests.map { ($0.0, Set($0.1)) }, uniquingKeysWith: { a, _ in a }), task: task)
+    }
+
+    /// The positions that applying `responses` (fetched from `fetched`) will leave, read from the batch headers
+    /// alone, with no record decoded: each partition moves past its last whole batch that ends at or after its
+    /// position, as ``apply(_:to:from:into:)`` moves it.
+    /// - Returns: `nil` when no position moves, or when a request failed or a partition has an error or a malformed
+    ///   record set (the poll handles those; nothing is fetched ahead).
+    static func positions(
+        after responses: [FetchResult], from fetched: [TopicPartition: Int64], topicNames: [KafkaUUID: TopicName]
+    ) -> [TopicPartition: Int64]? {
+        var next = fetched
+        var moved = false
+        for (_, _, result) in responses {
+            guard case .success(let response) = result, response.errorCode == .none else { return nil }
+            for topic in response.responses {
+                guard let name = topic.topic.rawValue.isEmpty ? topicNames[topic.topicID] : topic.topic else { continue }
+                for data in topic.partitions {
+                    let tp = TopicPartition(name, data.partitionIndex)
+                    guard let requested = fetched[tp] else { continue }
+                    guard data.errorCode == .none else { return nil }
+                    guard let set = data.records else { continue }
+                    var position = requested
+                    var iterator = set.batches.makeIterator()
+                    while let batch = iterator.next() {
+                        if batch.lastOffset >= position { position = batch.nextOffset }
+                    }
+                    if iterator.error != nil, position == requested { return nil }
+                    if position != requested {
+                        next[tp] = position
+                        moved = true
+                    }
+                }
+            }
+        }
+        return moved ? next : nil
     }
 
     func cancelPrefetch() {
