@@ -8,8 +8,8 @@
 # Both producers get the same settings: linger 5 ms, 1 MB batches, no compression. librdkafka spreads records
 # round-robin over the partitions (partition = i mod n); spate bench leaves keyless records to the producer's sticky
 # partitioner (KIP-480), as an application would. Consumers: the load generator fetches up to 50 MiB per request and
-# 10 MiB per partition; spate bench uses the client's defaults, which are the same since 2026-11-22 (50 MiB and
-# 10 MiB; before: Java's 50 MiB and 1 MiB). SB_CONSUME_ARGS adds options (e.g. SB_CONSUME_ARGS="--max-partition-bytes
+# 10 MiB per partition, and so does spate bench consume by default (since 2026-11-22; before, it used the client's
+# defaults, Kafka's 50 MiB and 1 MiB). SB_CONSUME_ARGS adds options (e.g. SB_CONSUME_ARGS="--max-partition-bytes
 # 1048576" for Kafka's default per partition).
 #
 # Usage: Benchmarks/scripts/client-bench.sh [output-file]

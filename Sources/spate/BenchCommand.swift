@@ -387,11 +387,14 @@ struct ConsumeBench: AsyncParsableCommand {
     @OptionGroup var options: BenchOptions
     @Option(help: "Consumers in parallel (the topic's partitions are split between them).") var consumers: Int = 1
     @Option(help: ArgumentHelp("Stop after this long without a record.", valueName: "seconds")) var timeout: Double = 5
-    @Option(help: ArgumentHelp("The most bytes a fetch returns per partition (default: the client's, 10 MiB).", valueName: "bytes"))
-    var maxPartitionBytes: Int32?
+    @Option(
+        help: ArgumentHelp(
+            "The most bytes a fetch returns per partition (max.partition.fetch.bytes). The bench fetches 10 MiB per partition; the client library's default is Kafka's 1 MiB.",
+            valueName: "bytes"))
+    var maxPartitionBytes: Int32 = 10 << 20
 
     func validate() throws {
-        if let maxPartitionBytes, maxPartitionBytes <= 0 { throw ValidationError("--max-partition-bytes must be positive") }
+        if maxPartitionBytes <= 0 { throw ValidationError("--max-partition-bytes must be positive") }
     }
 
     func run() async throws {

@@ -99,11 +99,10 @@ import Testing
         #expect(Consumer.positions(after: results, from: [self.tp: 0], topicNames: [:]) == nil)
     }
 
-    /// Fetch sizes as librdkafka's load generator sets them: 10 MiB per partition (Kafka's default is 1 MiB), 50 MiB
-    /// per fetch.
+    /// Kafka's fetch sizes: 1 MiB per partition, 50 MiB per fetch.
     @Test func defaultFetchSizes() {
         let configuration = ConsumerConfiguration(client: ClientConfiguration())
-        #expect(configuration.maxPartitionBytes == 10 << 20)
+        #expect(configuration.maxPartitionBytes == 1 << 20)
         #expect(configuration.maxBytes == 50 << 20)
     }
 

@@ -54,14 +54,14 @@ public struct ConsumerConfiguration: Sendable {
     public var minBytes: Int32 = 1
     /// The most data one fetch returns (fetch.max.bytes). Defaults to 50 MiB.
     public var maxBytes: Int32 = 52_428_800
-    /// The most data one fetch returns per partition (max.partition.fetch.bytes). Defaults to 10 MiB.
+    /// The most data one fetch returns per partition (max.partition.fetch.bytes). Defaults to 1 MiB, as in Kafka.
     ///
-    /// Kafka's default (Java's and librdkafka's) is 1 MiB. With it a consumer of one partition gets at most 1 MiB
-    /// per round trip, and each fetch costs the broker a request: against `spate serve`, reading one partition took
-    /// about 3 times the broker CPU per record with 1 MiB fetches as with 10 MiB ones, and the consumer reached
-    /// 63–65% of librdkafka's throughput (BENCHMARKS.md, "Client (issue 6)"). A response is still bounded by
-    /// ``maxBytes``, and the connection reuses the memory of large responses, so larger fetches cost no page faults.
-    public var maxPartitionBytes: Int32 = 10_485_760
+    /// A consumer that reads few partitions fast gets more per round trip with a larger value: against `spate serve`,
+    /// one partition read with 1 MiB fetches cost the broker about 3 times the CPU per record of 10 MiB fetches, and
+    /// the consumer reached 63–65% of the throughput of librdkafka fetching 10 MiB, against 84–118% when fetching
+    /// 10 MiB itself (BENCHMARKS.md, "Client (issue 6)"). A response stays bounded by ``maxBytes``, and the
+    /// connection reuses the memory of large responses.
+    public var maxPartitionBytes: Int32 = 1_048_576
     /// Where to go when a position is out of range (auto.offset.reset). Defaults to `.latest`.
     public var autoOffsetReset: OffsetReset = .latest
     /// Whether only committed transactional records are returned (isolation.level=read_committed). Defaults to false.
