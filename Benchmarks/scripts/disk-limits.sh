@@ -35,5 +35,7 @@ run "dd bs=1M oflag=direct" 1M oflag=direct
 run "dd bs=1M conv=fdatasync" 1M conv=fdatasync
 # Cached write without any sync, for reference: what the page cache absorbs (not a disk limit).
 run "dd bs=1M (no sync, page cache)" 1M
-# The same with 16 KiB writes: the kernel's own cost for writes of the 16 KiB append benchmark's size.
+# The same with 16 KiB writes, and with writes of exactly the 16 KiB append benchmark's batch (16,733 bytes: 16 records
+# of 1 KiB and the batch's framing): the kernel's own cost for writes of that size, which are not page-aligned.
 run "dd bs=16K (no sync, page cache)" 16K
+run "dd bs=16733 (no sync, page cache)" 16733
