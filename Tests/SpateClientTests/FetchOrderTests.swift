@@ -4,7 +4,8 @@ import Testing
 
 @testable import SpateClient
 
-/// The order of partitions in Fetch requests: partitions that returned records go to the back (KIP-74).
+/// The order of partitions in Fetch requests (partitions that returned records go to the back, KIP-74) and the
+/// 15 MiB cap on a request's maxBytes.
 @Suite struct FetchOrderTests {
     func tp(_ topic: String, _ partition: Int32) -> TopicPartition { TopicPartition(topic: topic, partition: partition) }
 
@@ -58,6 +59,16 @@ import Testing
         return Consumer.makeFetchRequest(
             partitions: partitions, offsets: offsets, topicIDs: [:], version: version, maxWait: .milliseconds(500),
             configuration: configuration)
+    }
+
+    @Test func maxBytesIsCappedBelow16MiB() {
+        // The default, 50 MiB, is asked as 15 MiB: responses stay where NIO slices without copying.
+        #expect(Consumer.maxFetchBytes == 15 << 20)
+        #expect(Int(Consumer.maxFetchBytes) + (1 << 20) <= 1 << 24)
+        #expect(self.request([self.tp("t", 0)]).maxBytes == 15 << 20)
+        #expect(self.request([self.tp("t", 0)], maxBytes: 16 << 20).maxBytes == 15 << 20)
+        // A smaller setting is sent as it is.
+        #expect(self.request([self.tp("t", 0)], maxBytes: 1 << 20).maxBytes == 1 << 20)
     }
 
     @Test func partitionsAreListedInTheOrderGivenConsecutiveOnesOfATopicTogether() {

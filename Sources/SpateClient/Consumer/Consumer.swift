@@ -437,6 +437,12 @@ public actor Consumer {
         return nil
     }
 
+    /// The most record bytes a Fetch request asks for, whatever ``ConsumerConfiguration/maxBytes`` says: 15 MiB, so
+    /// that a whole response stays within the first 16 MiB of its buffer, where NIO can slice it without copying
+    /// (`ByteBuffer.Slice.maxSupportedLowerBound`); the 1 MiB left covers the response's headers (about 50 bytes
+    /// per partition). Past it, every record set (and every key and value decoded from it) would be copied.
+    static let maxFetchBytes: Int32 = 15 << 20
+
     /// The Fetch request for `partitions`, listed in the order given: the broker fills a response in request order.
     /// Consecutive partitions of a topic share a topic entry (as in the Java client's `FetchRequest.Builder`), so a
     /// topic may appear more than once.
@@ -456,7 +462,7 @@ public actor Consumer {
             replicaID: -1,
             maxWaitMs: maxWait.int32Milliseconds,
             minBytes: configuration.minBytes,
-            maxBytes: configuration.maxBytes,
+            maxBytes: min(configuration.maxBytes, Self.maxFetchBytes),
             isolationLevel: configuration.readCommitted ? 1 : 0,
             sessionID: 0,
             sessionEpoch: -1,
