@@ -99,6 +99,23 @@ import Testing
         #expect(Consumer.positions(after: results, from: [self.tp: 0], topicNames: [:]) == nil)
     }
 
+    /// The record count a poll reserves room for: data batches' counts, control batches left out, each bounded by the
+    /// batch's size.
+    @Test func recordCountFromBatchHeaders() throws {
+        var inflated = try self.batch(at: 5, count: 2)
+        inflated.setInteger(Int32.max, at: inflated.readerIndex + RecordBatch.FieldOffset.recordCount)
+        let results = [
+            self.result([
+                (0, .none, [try self.batch(at: 0, count: 3), try self.batch(at: 3, count: 0, control: true)]),
+                (1, .none, [try self.batch(at: 0, count: 2), inflated]),
+            ])
+        ]
+        let inflatedBound = inflated.readableBytes / 7
+        #expect(Consumer.recordCount(in: results) == 3 + 2 + inflatedBound)
+        let failed: Consumer.FetchResult = (BrokerID(2), [self.other], .failure(KafkaClientError(.connectionClosed, "gone")))
+        #expect(Consumer.recordCount(in: [failed]) == 0)
+    }
+
     /// Kafka's fetch sizes: 1 MiB per partition, 50 MiB per fetch.
     @Test func defaultFetchSizes() {
         let configuration = ConsumerConfiguration(client: ClientConfiguration())

@@ -174,7 +174,8 @@ public actor Consumer {
                 topicIDs[partition.topic] = await client.metadata.topics[partition.topic]?.topicID ?? .zero
             }
         }
-        let requests = byLeader.map { leader, partitions in (leader, partitions.sorted()) }
+        let order = self.fetchOrder.arrange(fetchable.keys)
+        let requests = Self.requests(byLeader, in: order)
         let responses: [FetchResult]
         if let prefetched = self.prefetched, prefetched.offsets == fetchable, prefetched.topicIDs == topicIDs,
             prefetched.leaders == byLeader.mapValues(Set.init)
@@ -189,13 +190,20 @@ public actor Consumer {
                 configuration: self.configuration)
         }
         let idToName = Dictionary(topicIDs.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        // The partitions that returned records go to the back of the next request (KIP-74).
+        let served = Self.partitionsWithRecords(in: responses, topicNames: idToName)
+        self.fetchOrder.moveToEnd(order.filter { served.contains($0) })
         // The next fetch goes out now, before these records are decoded, from the positions the batch headers say
         // they will leave: the broker reads and sends the next records while this poll decodes (and the
         // application handles) these ones, as librdkafka's fetcher thread does.
         if let next = Self.positions(after: responses, from: fetchable, topicNames: idToName) {
+            let requests = Self.requests(byLeader, in: self.fetchOrder.partitions)
             self.prefetch(from: next, requests: requests, topicIDs: topicIDs, maxWait: maxWait)
         }
         var records: [ConsumerRecord] = []
+        // One allocation, sized from the batch headers: appending to an empty array copied it at each growth, into
+        // fresh memory that page-faulted (most of the client's page faults with 10 MiB fetches).
+        records.reserveCapacity(Self.recordCount(in: responses))
         var retriable: KafkaClientError?
         for (_, _, result) in responses {
             switch result {
@@ -235,6 +243,24 @@ public actor Consumer {
     }
 
     typealias FetchResult = (BrokerID, [TopicPartition], Result<FetchResponse, any Error>)
+
+    /// The order in which Fetch requests list the partitions.
+    var fetchOrder = FetchOrder()
+
+    /// One request per leader, listing its partitions in `order` (which holds every partition of `byLeader`).
+    private static func requests(
+        _ byLeader: [BrokerID: [TopicPartition]], in order: [TopicPartition]
+    ) -> [(BrokerID, [TopicPartition])] {
+        var leaders: [TopicPartition: BrokerID] = [:]
+        for (leader, partitions) in byLeader {
+            for partition in partitions { leaders[partition] = leader }
+        }
+        var requests: [BrokerID: [TopicPartition]] = [:]
+        for partition in order {
+            if let leader = leaders[partition] { requests[leader, default: []].append(partition) }
+        }
+        return requests.map { ($0.key, $0.value) }
+    }
 
     /// A fetch sent ahead, as soon as a poll has its fetch results, from the positions those results will leave:
     /// the broker reads and sends the next records while the consumer decodes these and the application handles
@@ -299,6 +325,40 @@ public actor Consumer {
             }
         }
         return moved ? next : nil
+    }
+
+    /// The partitions whose record sets in `responses` are not empty.
+    static func partitionsWithRecords(
+        in responses: [FetchResult], topicNames: [KafkaUUID: TopicName]
+    ) -> Set<TopicPartition> {
+        var served: Set<TopicPartition> = []
+        for case (_, _, .success(let response)) in responses {
+            for topic in response.responses {
+                guard let name = topic.topic.rawValue.isEmpty ? topicNames[topic.topicID] : topic.topic else { continue }
+                for data in topic.partitions where (data.records?.buffer.readableBytes ?? 0) > 0 {
+                    served.insert(TopicPartition(name, data.partitionIndex))
+                }
+            }
+        }
+        return served
+    }
+
+    /// How many records the data batches of `responses` hold, as their headers say, bounded by their sizes (a record
+    /// takes at least 7 bytes), so that a malformed header cannot make the count huge.
+    static func recordCount(in responses: [FetchResult]) -> Int {
+        var count = 0
+        for case (_, _, .success(let response)) in responses {
+            for topic in response.responses {
+                for data in topic.partitions {
+                    guard let set = data.records else { continue }
+                    var iterator = set.batches.makeIterator()
+                    while let batch = iterator.next() {
+                        if !batch.isControl { count += max(0, min(Int(batch.recordCount), batch.sizeInBytes / 7)) }
+                    }
+                }
+            }
+        }
+        return count
     }
 
     func cancelPrefetch() {
@@ -398,16 +458,32 @@ public actor Consumer {
         return nil
     }
 
-    private static func makeFetchRequest(
+    /// The most record bytes a Fetch request asks for, whatever ``ConsumerConfiguration/maxBytes`` says: 15 MiB, so
+    /// that a whole response stays within the first 16 MiB of its buffer, where NIO can slice it without copying
+    /// (`ByteBuffer.Slice.maxSupportedLowerBound`); the 1 MiB left covers the response's headers (about 50 bytes
+    /// per partition). Past it, every record set (and every key and value decoded from it) would be copied.
+    static let maxFetchBytes: Int32 = 15 << 20
+
+    /// The Fetch request for `partitions`, listed in the order given: the broker fills a response in request order.
+    /// Consecutive partitions of a topic share a topic entry (as in the Java client's `FetchRequest.Builder`), so a
+    /// topic may appear more than once.
+    static func makeFetchRequest(
         partitions: [TopicPartition], offsets: [TopicPartition: Int64], topicIDs: [TopicName: KafkaUUID],
         version: Int16, maxWait: Duration, configuration: ConsumerConfiguration
     ) -> FetchRequest {
-        let byTopic = Dictionary(grouping: partitions, by: \.topic).sorted { $0.key < $1.key }
+        var byTopic: [(topic: TopicName, partitions: [TopicPartition])] = []
+        for partition in partitions {
+            if byTopic.last?.topic == partition.topic {
+                byTopic[byTopic.count - 1].partitions.append(partition)
+            } else {
+                byTopic.append((partition.topic, [partition]))
+            }
+        }
         return FetchRequest(
             replicaID: -1,
             maxWaitMs: maxWait.int32Milliseconds,
             minBytes: configuration.minBytes,
-            maxBytes: configuration.maxBytes,
+            maxBytes: min(configuration.maxBytes, Self.maxFetchBytes),
             isolationLevel: configuration.readCommitted ? 1 : 0,
             sessionID: 0,
             sessionEpoch: -1,

@@ -52,7 +52,13 @@ public struct ConsumerConfiguration: Sendable {
     public var maxWait: Duration = .milliseconds(500)
     /// The least data the broker waits for before answering a fetch (fetch.min.bytes). Defaults to 1.
     public var minBytes: Int32 = 1
-    /// The most data one fetch returns (fetch.max.bytes). Defaults to 50 MiB.
+    /// The most data one fetch returns (fetch.max.bytes). Defaults to 50 MiB, as in Kafka.
+    ///
+    /// Fetch requests ask for at most 15 MiB, whatever this says (a fetch's limit is a maximum, so asking for less
+    /// keeps to Kafka's semantics; as there, a first batch larger than the limit still comes whole, KIP-74): NIO slices
+    /// a `ByteBuffer` without copying only within the first 16 MiB of its memory, so the record sets of a larger
+    /// response past that point were copied, and the copies page-faulted. Partitions that returned records move to
+    /// the back of the next request, so that a response too small for every partition's records starves none.
     public var maxBytes: Int32 = 52_428_800
     /// The most data one fetch returns per partition (max.partition.fetch.bytes). Defaults to 1 MiB, as in Kafka.
     ///
