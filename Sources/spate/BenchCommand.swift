@@ -49,6 +49,11 @@ struct BenchOptions: ParsableArguments {
     var lingerMs: Int?
     @Option(help: ArgumentHelp("The producer's batch size (default: the client's, 16384).", valueName: "bytes"))
     var batchSize: Int?
+    @Option(
+        help: ArgumentHelp(
+            "The producer's Produce requests in flight per connection (default: the client's, 5; at most 5 with acks=all, which is idempotent).",
+            valueName: "requests"))
+    var maxInFlight: Int?
     @Flag(help: "Print one JSON object instead of text.") var json = false
 
     func validate() throws {
@@ -58,6 +63,7 @@ struct BenchOptions: ParsableArguments {
         if let rate, rate < 0 { throw ValidationError("--rate must not be negative") }
         if let lingerMs, lingerMs < 0 { throw ValidationError("--linger-ms must not be negative") }
         if let batchSize, batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if let maxInFlight, maxInFlight < 1 { throw ValidationError("--max-in-flight must be at least 1") }
         guard self.partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
         guard ProducerConfiguration.Acks(name: self.acks) != nil else { throw ValidationError("--acks must be 0, 1 or all") }
         guard CompressionType(name: self.compression) != nil else {
@@ -79,6 +85,7 @@ struct BenchOptions: ParsableArguments {
         configuration.compression = CompressionType(name: self.compression) ?? .none
         if let lingerMs = self.lingerMs { configuration.linger = .milliseconds(lingerMs) }
         if let batchSize = self.batchSize { configuration.batchSize = batchSize }
+        if let maxInFlight = self.maxInFlight { configuration.maxInFlightRequestsPerConnection = maxInFlight }
         return configuration
     }
 }
