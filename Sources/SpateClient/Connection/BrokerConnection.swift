@@ -151,11 +151,13 @@ final class BrokerConnection: Sendable {
 
     /// Writes `request` at once (requests started one after another are written in that order) and returns the
     /// future of its decoded response.
-    func start<Request: KafkaRequest>(_ request: Request, version: Int16, timeout: Duration) throws
-        -> EventLoopFuture<Request.Response>
+    /// - Parameter frameCapacity: Room to reserve for the encoded frame (a Produce request knows its size roughly:
+    ///   its batches), so that a large frame is not grown by doubling, each time copied.
+    func start<Request: KafkaRequest>(_ request: Request, version: Int16, timeout: Duration, frameCapacity: Int = 256)
+        throws -> EventLoopFuture<Request.Response>
     {
         let correlationID = self.nextCorrelationID()
-        var buffer = self.channel.allocator.buffer(capacity: 256)
+        var buffer = self.channel.allocator.buffer(capacity: frameCapacity)
         do {
             try request.encodeFrame(into: &buffer, version: version, correlationID: correlationID, clientID: self.clientID)
         } catch {
@@ -177,9 +179,11 @@ final class BrokerConnection: Sendable {
     }
 
     /// Sends `request` at `version` without waiting for a response (Produce with `acks=0`); returns once written.
-    func sendWithoutResponse<Request: KafkaRequest>(_ request: Request, version: Int16, timeout: Duration) async throws {
+    func sendWithoutResponse<Request: KafkaRequest>(
+        _ request: Request, version: Int16, timeout: Duration, frameCapacity: Int = 256
+    ) async throws {
         let correlationID = self.nextCorrelationID()
-        var buffer = self.channel.allocator.buffer(capacity: 256)
+        var buffer = self.channel.allocator.buffer(capacity: frameCapacity)
         do {
             try request.encodeFrame(into: &buffer, version: version, correlationID: correlationID, clientID: self.clientID)
         } catch {

@@ -469,14 +469,17 @@ public actor Producer: Service {
                     name: topic,
                     partitionData: batches.map { .init(index: $0.partition.partition, records: RecordSet(buffer: $0.built!)) })
             })
+        // The batches plus room for the headers: the frame is reserved once, not grown by doubling.
+        let frameCapacity = batches.reduce(256) { $0 + ($1.built?.readableBytes ?? 0) + 64 }
         do {
             let connection = try await self.client.connection(to: leader)
             let version = try connection.version(for: ProduceRequest.self)
             if acks == .none {
-                try await connection.sendWithoutResponse(request, version: version, timeout: timeout)
+                try await connection.sendWithoutResponse(
+                    request, version: version, timeout: timeout, frameCapacity: frameCapacity)
                 self.handle(.success(nil), for: batches, from: leader)
             } else {
-                let future = try connection.start(request, version: version, timeout: timeout)
+                let future = try connection.start(request, version: version, timeout: timeout, frameCapacity: frameCapacity)
                 group.addTask { [weak self] in
                     let result: Result<ProduceResponse?, KafkaClientError>
                     do {
