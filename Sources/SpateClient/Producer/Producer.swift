@@ -137,7 +137,7 @@ public actor Producer: Service {
     }
 
     /// Accepts records for sending, in order, as ``enqueue(_:)`` does for each, with one call into the producer for
-    /// all of them (the cheap path for many small records).
+    /// all of them (the cheap path for many small records). Records without a timestamp get the time of the call.
     /// - Parameters:
     ///   - records: The records, accepted in this order.
     ///   - onDelivery: Called once per record with its outcome; without it, failures are reported by the next
@@ -145,15 +145,19 @@ public actor Producer: Service {
     /// - Throws: What ``enqueue(_:)`` throws; the records before the one that failed were accepted, the rest were not.
     public func enqueue(contentsOf records: [ProducerRecord], onDelivery: DeliveryCallback? = nil) async throws {
         let completion: Completion = onDelivery.map { .callback($0) } ?? .enqueued
+        // The clocks are read once per call (and again after any wait), not per record: records handed over together
+        // get the same CreateTime, as they would within the same millisecond.
         var now = ContinuousClock.now
+        var nowMs = Self.nowMilliseconds()
         for record in records {
             // The synchronous path costs no async frame per record; the other one may wait for metadata or space.
-            if let prepared = try self.prepareWithoutWaiting(record, now: now) {
+            if let prepared = try self.prepareWithoutWaiting(record, now: now, nowMs: nowMs) {
                 try self.append(prepared, completion: completion)
             } else {
                 let prepared = try await self.prepare(record)
                 try self.append(prepared, completion: completion)
                 now = .now
+                nowMs = Self.nowMilliseconds()
             }
         }
     }
@@ -256,7 +260,9 @@ public actor Producer: Service {
 
     /// ``prepare(_:)`` without suspending, for when the topic's partition count is cached and the buffer has room:
     /// `nil` (having changed nothing) otherwise. `now` is a recent reading of the clock, for the cache's age.
-    private func prepareWithoutWaiting(_ record: ProducerRecord, now: ContinuousClock.Instant) throws -> PreparedRecord? {
+    private func prepareWithoutWaiting(
+        _ record: ProducerRecord, now: ContinuousClock.Instant, nowMs: Int64
+    ) throws -> PreparedRecord? {
         let size = Self.estimatedSize(record)
         guard let cached = self.partitionCounts[record.topic],
             now - cached.fetchedAt < self.configuration.client.metadataMaxAge,
@@ -268,7 +274,7 @@ public actor Producer: Service {
         guard let (partition, isSticky) = self.choosePartition(for: record, count: cached.count) else { return nil }
         return PreparedRecord(
             record: record, partition: TopicPartition(record.topic, partition),
-            timestamp: record.timestamp ?? Self.nowMilliseconds(), size: size, isSticky: isSticky)
+            timestamp: record.timestamp ?? nowMs, size: size, isSticky: isSticky)
     }
 
     /// The record's partition among `count` (explicit, by key, or sticky for keyless records) and whether it is the
