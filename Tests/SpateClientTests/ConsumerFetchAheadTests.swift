@@ -134,17 +134,7 @@ import Testing
     @Test func fetchAheadKeepsOrderAndObeysSeekAndPause() async throws {
         let (afterSeek, p1WhilePaused, p1Before, p1Offsets) = try await withClientBroker { _, client in
             let topic = "ahead"
-            try await Admin(configuration: client).createTopic(NewTopic(name: TopicName(topic), partitions: 2))
-            var producerConfiguration = ProducerConfiguration(client: client)
-            producerConfiguration.linger = .zero
-            try await Producer.withProducer(configuration: producerConfiguration) { producer in
-                for partition in Int32(0)..<2 {
-                    for batch in 0..<20 {
-                        // One send at a time: one batch of one record each.
-                        _ = try await producer.send(ProducerRecord(topic: topic, partition: partition, value: "\(partition)-\(batch)"))
-                    }
-                }
-            }
+            try await produceOneRecordBatches(topic: topic, partitions: 2, batches: 20, client: client)
             var configuration = ConsumerConfiguration(client: client)
             configuration.maxPartitionBytes = 1  // the first batch only (KIP-74)
             let consumer = try Consumer(configuration: configuration)

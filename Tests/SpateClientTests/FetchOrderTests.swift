@@ -83,17 +83,7 @@ import Testing
     @Test func responsesTooSmallForEveryPartitionStarveNone() async throws {
         let (turns, offsets) = try await withClientBroker { _, client in
             let topic = "turns"
-            try await Admin(configuration: client).createTopic(NewTopic(name: TopicName(topic), partitions: 4))
-            var producerConfiguration = ProducerConfiguration(client: client)
-            producerConfiguration.linger = .zero
-            try await Producer.withProducer(configuration: producerConfiguration) { producer in
-                for partition in Int32(0)..<4 {
-                    for batch in 0..<3 {
-                        // One send at a time: one batch of one record each.
-                        _ = try await producer.send(ProducerRecord(topic: topic, partition: partition, value: "\(batch)"))
-                    }
-                }
-            }
+            try await produceOneRecordBatches(topic: topic, partitions: 4, batches: 3, prefixPartition: false, client: client)
             var configuration = ConsumerConfiguration(client: client)
             configuration.maxBytes = 1
             let consumer = try Consumer(configuration: configuration)

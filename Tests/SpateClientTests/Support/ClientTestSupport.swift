@@ -79,3 +79,21 @@ func makeRecords(_ count: Int, topic: String, partitions: Int32? = nil) -> [Prod
             headers: i % 3 == 0 ? [] : [("seq", "\(i)"), ("origin", "spate-tests")])
     }
 }
+
+/// Creates `topic` with `partitions` partitions and writes `batches` one-record batches to each, one send at a time
+/// (linger 0), with values "PARTITION-BATCH" (or "BATCH" without `prefixPartition`).
+func produceOneRecordBatches(
+    topic: String, partitions: Int32, batches: Int, prefixPartition: Bool = true, client: ClientConfiguration
+) async throws {
+    try await Admin(configuration: client).createTopic(NewTopic(name: TopicName(topic), partitions: partitions))
+    var producerConfiguration = ProducerConfiguration(client: client)
+    producerConfiguration.linger = .zero
+    try await Producer.withProducer(configuration: producerConfiguration) { producer in
+        for partition in Int32(0)..<partitions {
+            for batch in 0..<batches {
+                let value = prefixPartition ? "\(partition)-\(batch)" : "\(batch)"
+                _ = try await producer.send(ProducerRecord(topic: topic, partition: partition, value: value))
+            }
+        }
+    }
+}
