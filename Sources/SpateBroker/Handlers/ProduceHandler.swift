@@ -19,7 +19,9 @@ struct ProduceHandler: RequestHandler {
     static let versions: ClosedRange<Int16> = 3...11
 
     func reply(to request: ProduceRequest, context: RequestContext) async throws -> Reply {
-        let produce = self.start(request, context: context)
+        guard let produce = self.start(request, context: context) else {
+            return .frame(try self.encode(self.everyPartition(request, error: .invalidRequiredAcks), context: context))
+        }
         return .later(
             Reply.Later(
                 effects: produce.topics.flatMap { $0.partitions.compactMap { $0.append?.result } },
@@ -27,15 +29,16 @@ struct ProduceHandler: RequestHandler {
     }
 
     func handle(_ request: ProduceRequest, context: RequestContext) async throws -> ProduceResponse? {
-        await self.finish(self.start(request, context: context), context: context)
+        guard let produce = self.start(request, context: context) else {
+            return self.everyPartition(request, error: .invalidRequiredAcks)
+        }
+        return await self.finish(produce, context: context)
     }
 
     /// A produce whose appends are queued.
     struct Started: Sendable {
         var acks: Int16
         var topics: [(name: TopicName, partitions: [Partition])]
-        /// Set when the whole request is refused.
-        var refused: ProduceResponse?
     }
 
     /// One partition of a produce: answered already, or appending.
@@ -44,11 +47,10 @@ struct ProduceHandler: RequestHandler {
         var append: (partition: TopicPartition, result: PendingResult<(PartitionLog, AppendResult)>)?
     }
 
-    /// The ordered part: validates each partition's batch and queues its append.
-    func start(_ request: ProduceRequest, context: RequestContext) -> Started {
-        guard [0, 1, -1].contains(request.acks) else {
-            return Started(acks: request.acks, topics: [], refused: self.everyPartition(request, error: .invalidRequiredAcks))
-        }
+    /// The ordered part: validates each partition's batch and queues its append; nil (nothing queued) when `acks` is
+    /// not 0, 1 or -1, which refuses every partition.
+    func start(_ request: ProduceRequest, context: RequestContext) -> Started? {
+        guard [0, 1, -1].contains(request.acks) else { return nil }
         let replicas = context.broker.replicas
         var topics: [(name: TopicName, partitions: [Partition])] = []
         for topicData in request.topicData {
@@ -97,7 +99,6 @@ struct ProduceHandler: RequestHandler {
 
     /// The rest: waits for the appends (and, for acks=all, their fsync) and builds the response (nil for acks=0).
     func finish(_ produce: Started, context: RequestContext) async -> ProduceResponse? {
-        if let refused = produce.refused { return refused }
         let replicas = context.broker.replicas
         var responses: [ProduceResponse.TopicProduceResponse] = []
         var durableWaits: [(GroupCommit, Int64)] = []
