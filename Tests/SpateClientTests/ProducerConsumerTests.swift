@@ -86,6 +86,33 @@ import Testing
         }
     }
 
+    /// Records handed over in one call without a timestamp get the time of the call (CreateTime), one reading for all.
+    @Test func enqueueContentsOfStampsTheTimeOfTheCall() async throws {
+        let delivered = Mutex<[RecordMetadata]>([])
+        let window = Mutex<ClosedRange<Int64>>(0...0)
+        try await withClientBroker { _, client in
+            try await Admin(configuration: client).createTopic(NewTopic(name: "stamped", partitions: 1))
+            try await Producer.withProducer(configuration: ProducerConfiguration(client: client)) { producer in
+                // Caches the partition count, so that the call below takes the path without suspension.
+                _ = try await producer.send(ProducerRecord(topic: "stamped", partition: 0, value: "first"))
+                let before = Producer.nowMilliseconds()
+                try await producer.enqueue(
+                    contentsOf: (0..<50).map { ProducerRecord(topic: "stamped", partition: 0, value: "\($0)") }
+                ) { result in
+                    if case .success(let metadata) = result { delivered.withLock { $0.append(metadata) } }
+                }
+                let after = Producer.nowMilliseconds()
+                window.withLock { $0 = before...after }
+                try await producer.flush()
+            }
+        }
+        let timestamps = Set(delivered.withLock { $0 }.map(\.timestamp))
+        #expect(delivered.withLock { $0.count } == 50)
+        #expect(timestamps.count == 1)
+        let range = window.withLock { $0 }
+        #expect(timestamps.allSatisfy { range.contains($0) })
+    }
+
     @Test("An explicit partition the topic does not have fails the send (both the waiting and the cached path)")
     func explicitPartitionOutOfRange() async throws {
         try await withClientBroker { _, client in
