@@ -73,14 +73,27 @@ extension ByteBuffer {
     }
 
     mutating func writeRawVarInt(_ value: UInt64) -> Int {
-        var rest = value
-        var written = 0
-        while rest >= 0x80 {
-            written += self.writeInteger(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
+        if value < 0x80 { return self.writeInteger(UInt8(truncatingIfNeeded: value)) }
+        // One capacity and uniqueness check for the whole varint, not one per byte (the producer writes several per
+        // record).
+        return self.writeWithUnsafeMutableBytes(minimumWritableBytes: 10) { bytes in
+            ByteBuffer.putRawVarInt(value, into: bytes, at: 0)
         }
-        written += self.writeInteger(UInt8(truncatingIfNeeded: rest))
-        return written
+    }
+
+    /// Stores `value` as an unsigned LEB128 varint at `index` of `bytes`, which must have room for it (10 bytes at
+    /// most); returns the number of bytes stored.
+    @inline(__always)
+    static func putRawVarInt(_ value: UInt64, into bytes: UnsafeMutableRawBufferPointer, at index: Int) -> Int {
+        var rest = value
+        var position = index
+        while rest >= 0x80 {
+            bytes[position] = UInt8(truncatingIfNeeded: rest) | 0x80
+            rest >>= 7
+            position += 1
+        }
+        bytes[position] = UInt8(truncatingIfNeeded: rest)
+        return position + 1 - index
     }
 
     /// Reads an unsigned LEB128 value of at most `maxBytes` bytes whose value fits in `bits` bits (zigzag form).

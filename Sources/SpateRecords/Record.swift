@@ -197,11 +197,18 @@ public struct Record: Hashable, Sendable {
         value: ByteBuffer?,
         headers: [RecordHeader]
     ) {
-        buffer.writeVarInt(bodySize)
-        buffer.writeInteger(Int8(0))
-        buffer.writeVarLong(timestampDelta)
-        buffer.writeVarInt(offsetDelta)
-        buffer.writeNullableBytes(key)
+        // The fixed-order head (length, attributes, deltas, key length) in one write: at most 5 + 1 + 10 + 5 + 5 bytes.
+        let keyLength = key.map { Int64($0.readableBytes) } ?? -1
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 26) { bytes in
+            var index = ByteBuffer.putRawVarInt(ByteBuffer.zigzagEncode(Int64(bodySize)), into: bytes, at: 0)
+            bytes[index] = 0
+            index += 1
+            index += ByteBuffer.putRawVarInt(ByteBuffer.zigzagEncode(timestampDelta), into: bytes, at: index)
+            index += ByteBuffer.putRawVarInt(ByteBuffer.zigzagEncode(Int64(offsetDelta)), into: bytes, at: index)
+            index += ByteBuffer.putRawVarInt(ByteBuffer.zigzagEncode(keyLength), into: bytes, at: index)
+            return index
+        }
+        if let key { buffer.writeImmutableBuffer(key) }
         buffer.writeNullableBytes(value)
         buffer.writeVarInt(Int32(clamping: headers.count))
         for header in headers {

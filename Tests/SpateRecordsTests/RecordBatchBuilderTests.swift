@@ -100,6 +100,32 @@ import Testing
         Self.check(try batch.records(using: nil, maxDecompressedSize: 1 << 20))
     }
 
+    @Test("record heads whose varints take several bytes round-trip (the head is written in one piece)")
+    func multiByteVarIntHeadsRoundTrip() throws {
+        let keyLengths = [0, 63, 64, 8_191, 8_192, 100_000]
+        let timestamps: [Int64] = [5_000, 4_999, 5_063, 5_064, 5_000 + (1 << 40), Int64.max / 2, -5_000]
+        var builder = RecordBatchBuilder()
+        var expected: [(key: ByteBuffer, timestamp: Int64)] = []
+        for keyLength in keyLengths {
+            for timestamp in timestamps {
+                let key = ByteBuffer(bytes: (0..<keyLength).map { UInt8(truncatingIfNeeded: $0 &+ expected.count) })
+                builder.append(key: key, value: ByteBuffer(string: "v\(expected.count)"), timestamp: timestamp)
+                expected.append((key, timestamp))
+            }
+        }
+        let bytes = try builder.build(compressor: nil)
+        #expect(bytes.readableBytes == builder.estimatedSizeInBytes)
+        let batch = try #require(try RecordSet(buffer: bytes).validateBatches().first)
+        let records = try batch.records(using: nil, maxDecompressedSize: 1 << 30)
+        #expect(records.count == expected.count)
+        for (index, (record, appended)) in zip(records, expected).enumerated() {
+            #expect(record.key == appended.key)
+            #expect(record.timestamp == appended.timestamp)
+            #expect(record.offsetDelta == Int32(index))
+            #expect(record.value == ByteBuffer(string: "v\(index)"))
+        }
+    }
+
     @Test func roundTripCompressedThroughAFakeCodec() throws {
         let builder = Self.makeBuilder(compression: .zstd)
         let bytes = try builder.build(compressor: XORCompressor())
