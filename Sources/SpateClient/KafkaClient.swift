@@ -156,16 +156,6 @@ public actor KafkaClient {
             request, version: version, timeout: timeout ?? self.configuration.requestTimeout)
     }
 
-    /// Sends a request for which the broker sends no response (Produce with `acks=0`).
-    func sendWithoutResponse<Request: KafkaRequest>(
-        to node: BrokerID, _ make: (_ version: Int16) throws -> Request
-    ) async throws {
-        let connection = try await self.connection(to: node)
-        let version = try connection.version(for: Request.self)
-        try await connection.sendWithoutResponse(
-            try make(version), version: version, timeout: self.configuration.requestTimeout)
-    }
-
     /// The version of `Request` that would be used with broker `node` (or any broker).
     func negotiatedVersion<Request: KafkaRequest>(of type: Request.Type, node: BrokerID?) async throws -> Int16 {
         let connection = try await self.connection(toNodeOrAny: node)

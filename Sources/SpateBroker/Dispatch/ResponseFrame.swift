@@ -99,11 +99,8 @@ final class FileRange: Sendable {
 extension FetchResponse {
     /// Encodes a response frame whose records fields for `files` (by topic and partition, in the response's order)
     /// are ranges of segment files: the frame is cut around each of those fields, whose length prefix is written here
-    /// and whose bytes are sent from the file.
-    ///
-    /// The generated encoder is used unchanged: the response is encoded twice, with those records fields empty and
-    /// null. Empty and null bytes have length prefixes of the same size that differ in their first byte (`0` vs `-1`
-    /// as INT32, `1` vs `0` as a compact length), and nothing else differs, so the differences mark the fields.
+    /// and whose bytes are sent from the file (``RecordsFieldCutter``: the response is encoded twice, with those
+    /// fields empty and null).
     func encodeFrame(
         files: [[FileRange?]], version: Int16, correlationID: Int32
     ) throws -> ResponseFrame {
@@ -123,54 +120,20 @@ extension FetchResponse {
         guard !ranges.isEmpty else { return .buffer(emptyFrame) }
         var nullFrame = ByteBuffer()
         try null.encodeFrame(into: &nullFrame, version: version, correlationID: correlationID)
-        let compact = version >= 12
-        let prefixLength = compact ? 1 : 4
-        let cuts = emptyFrame.withUnsafeReadableBytes { a in
-            nullFrame.withUnsafeReadableBytes { b -> [Int]? in
-                guard a.count == b.count else { return nil }
-                var cuts: [Int] = []
-                var index = 0
-                while cuts.count < ranges.count {
-                    while index < a.count && a[index] == b[index] { index += 1 }
-                    guard index < a.count else { return nil }
-                    cuts.append(index)
-                    index += prefixLength
-                }
-                while index < a.count && a[index] == b[index] { index += 1 }
-                return index == a.count ? cuts : nil
-            }
-        }
-        guard let cuts else {
-            throw ConnectionError(description: "could not locate the records fields of a Fetch v\(version) response")
+        guard
+            let chunks = RecordsFieldCutter.cut(
+                emptyFrame: emptyFrame, nullFrame: nullFrame, lengths: ranges.map(\.length), compact: version >= 12)
+        else {
+            throw ConnectionError(
+                description: "could not cut a Fetch v\(version) response around its records (or it exceeds 2 GiB)")
         }
         var parts: [ResponsePart] = []
-        var cursor = 0
-        var total = 0
-        for (cut, range) in zip(cuts, ranges) {
-            var chunk = ByteBuffer()
-            chunk.reserveCapacity(cut - cursor + prefixLength)
-            var piece = emptyFrame.getSlice(at: emptyFrame.readerIndex + cursor, length: cut - cursor)!
-            chunk.writeBuffer(&piece)
-            if compact {
-                _ = chunk.writeUnsignedVarInt(UInt32(range.length + 1))
-            } else {
-                chunk.writeInteger(Int32(range.length))
-            }
-            total += chunk.readableBytes + range.length
+        parts.reserveCapacity(chunks.count + ranges.count)
+        for (chunk, range) in zip(chunks, ranges) {
             parts.append(.bytes(chunk))
             parts.append(.file(range))
-            cursor = cut + prefixLength
         }
-        let tail = emptyFrame.getSlice(at: emptyFrame.readerIndex + cursor, length: emptyFrame.readableBytes - cursor)!
-        total += tail.readableBytes
-        parts.append(.bytes(tail))
-        guard total - 4 <= Int(Int32.max) else {
-            throw ConnectionError(description: "a Fetch response of \(total) bytes is too large for a frame")
-        }
-        if case .bytes(var first) = parts[0] {
-            first.setInteger(Int32(total - 4), at: first.readerIndex)
-            parts[0] = .bytes(first)
-        }
+        parts.append(.bytes(chunks.last!))
         return .parts(parts)
     }
 }

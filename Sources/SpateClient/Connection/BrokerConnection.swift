@@ -89,7 +89,7 @@ final class BrokerConnection: Sendable {
             var buffer = channel.allocator.buffer(capacity: 64)
             try request.encodeFrame(into: &buffer, version: version, correlationID: correlationID, clientID: clientID)
             var frame = try await Self.write(
-                channel: channel, frame: buffer, correlationID: correlationID, expectsResponse: true, timeout: timeout)!
+                channel: channel, frame: [buffer], correlationID: correlationID, expectsResponse: true, timeout: timeout)!
             _ = try ResponseHeader(from: &frame, headerVersion: 0)
             let response: ApiVersionsResponse
             if let decoded = try? ApiVersionsResponse.decode(from: frame, version: version), decoded.errorCode == .none {
@@ -151,22 +151,41 @@ final class BrokerConnection: Sendable {
 
     /// Writes `request` at once (requests started one after another are written in that order) and returns the
     /// future of its decoded response.
-    /// - Parameter frameCapacity: Room to reserve for the encoded frame (a Produce request knows its size roughly:
-    ///   its batches), so that a large frame is not grown by doubling, each time copied.
-    func start<Request: KafkaRequest>(_ request: Request, version: Int16, timeout: Duration, frameCapacity: Int = 256)
+    func start<Request: KafkaRequest>(_ request: Request, version: Int16, timeout: Duration)
         throws -> EventLoopFuture<Request.Response>
     {
+        try self.start(Request.self, version: version, timeout: timeout) { (correlationID, clientID) throws(WireError) in
+            var buffer = ByteBuffer()
+            try request.encodeFrame(into: &buffer, version: version, correlationID: correlationID, clientID: clientID)
+            return [buffer]
+        }
+    }
+
+    /// ``start(_:version:timeout:)`` for a Produce request whose batches go out as they are, in a gather write,
+    /// instead of being copied into the frame.
+    func start(gathering request: ProduceRequest, version: Int16, timeout: Duration)
+        throws -> EventLoopFuture<ProduceResponse>
+    {
+        try self.start(ProduceRequest.self, version: version, timeout: timeout) { (correlationID, clientID) throws(WireError) in
+            try request.encodeFrameGathering(version: version, correlationID: correlationID, clientID: clientID)
+        }
+    }
+
+    private func start<Request: KafkaRequest>(
+        _ type: Request.Type, version: Int16, timeout: Duration,
+        encode: (Int32, String) throws(WireError) -> [ByteBuffer]
+    ) throws -> EventLoopFuture<Request.Response> {
         let correlationID = self.nextCorrelationID()
-        var buffer = self.channel.allocator.buffer(capacity: frameCapacity)
+        let parts: [ByteBuffer]
         do {
-            try request.encodeFrame(into: &buffer, version: version, correlationID: correlationID, clientID: self.clientID)
+            parts = try encode(correlationID, self.clientID)
         } catch {
             throw KafkaClientError(.invalidArgument, "cannot encode \(Request.apiKey) v\(version): \(error)")
         }
         let channel = self.channel
         let address = self.address
         let response = Self.writeRequest(
-            channel: channel, frame: buffer, correlationID: correlationID, timeout: timeout, address: "\(address)")
+            channel: channel, frame: parts, correlationID: correlationID, timeout: timeout, address: "\(address)")
         return response.flatMapThrowing { frame in
             do {
                 return try Request.Response.decodeFrame(frame, version: version).body
@@ -178,19 +197,17 @@ final class BrokerConnection: Sendable {
         }
     }
 
-    /// Sends `request` at `version` without waiting for a response (Produce with `acks=0`); returns once written.
-    func sendWithoutResponse<Request: KafkaRequest>(
-        _ request: Request, version: Int16, timeout: Duration, frameCapacity: Int = 256
-    ) async throws {
+    /// Sends a Produce request with `acks=0` (no response), its batches in a gather write; returns once written.
+    func sendWithoutResponse(gathering request: ProduceRequest, version: Int16, timeout: Duration) async throws {
         let correlationID = self.nextCorrelationID()
-        var buffer = self.channel.allocator.buffer(capacity: frameCapacity)
+        let parts: [ByteBuffer]
         do {
-            try request.encodeFrame(into: &buffer, version: version, correlationID: correlationID, clientID: self.clientID)
+            parts = try request.encodeFrameGathering(version: version, correlationID: correlationID, clientID: self.clientID)
         } catch {
-            throw KafkaClientError(.invalidArgument, "cannot encode \(Request.apiKey) v\(version): \(error)")
+            throw KafkaClientError(.invalidArgument, "cannot encode \(ProduceRequest.apiKey) v\(version): \(error)")
         }
         _ = try await Self.write(
-            channel: self.channel, frame: buffer, correlationID: correlationID, expectsResponse: false, timeout: timeout)
+            channel: self.channel, frame: parts, correlationID: correlationID, expectsResponse: false, timeout: timeout)
     }
 
     func close() {
@@ -206,7 +223,7 @@ final class BrokerConnection: Sendable {
     }
 
     private static func write(
-        channel: any Channel, frame: ByteBuffer, correlationID: Int32, expectsResponse: Bool, timeout: Duration
+        channel: any Channel, frame: [ByteBuffer], correlationID: Int32, expectsResponse: Bool, timeout: Duration
     ) async throws -> ByteBuffer? {
         let address = channel.remoteAddress.map { "\($0)" } ?? "the broker"
         if expectsResponse {
@@ -241,7 +258,7 @@ final class BrokerConnection: Sendable {
     /// of it. So a failed write fails the response too (if the handler failed it already, NIO ignores the second
     /// completion).
     private static func writeRequest(
-        channel: any Channel, frame: ByteBuffer, correlationID: Int32, timeout: Duration, address: String
+        channel: any Channel, frame: [ByteBuffer], correlationID: Int32, timeout: Duration, address: String
     ) -> EventLoopFuture<ByteBuffer> {
         let response = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let written = channel.eventLoop.makePromise(of: Void.self)
@@ -287,7 +304,8 @@ extension Duration {
 
 /// A request frame on its way to the broker and what to do with its response.
 struct OutboundRequest: Sendable {
-    var frame: ByteBuffer
+    /// The frame, in one buffer or in pieces to write in order (a gather write).
+    var frame: [ByteBuffer]
     var correlationID: Int32
     /// Completed with the response frame (header included); `nil` when no response is expected.
     var response: EventLoopPromise<ByteBuffer>?
@@ -445,7 +463,12 @@ final class InFlightRequestHandler: ChannelDuplexHandler {
             }
             self.pending[correlationID] = Pending(promise: response, timeout: timeout)
         }
-        context.write(Self.wrapOutboundOut(request.frame), promise: promise)
+        // The pieces of a frame are written together (NIO sends them with one writev); the promise goes with the
+        // last, which succeeds only once all have been written.
+        for piece in request.frame.dropLast() {
+            context.write(Self.wrapOutboundOut(piece), promise: nil)
+        }
+        context.write(Self.wrapOutboundOut(request.frame.last ?? ByteBuffer()), promise: promise)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

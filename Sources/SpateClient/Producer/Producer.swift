@@ -475,17 +475,15 @@ public actor Producer: Service {
                     name: topic,
                     partitionData: batches.map { .init(index: $0.partition.partition, records: RecordSet(buffer: $0.built!)) })
             })
-        // The batches plus room for the headers: the frame is reserved once, not grown by doubling.
-        let frameCapacity = batches.reduce(256) { $0 + ($1.built?.readableBytes ?? 0) + 64 }
         do {
             let connection = try await self.client.connection(to: leader)
             let version = try connection.version(for: ProduceRequest.self)
+            // The batches go out as built, in a gather write: not copied into a frame.
             if acks == .none {
-                try await connection.sendWithoutResponse(
-                    request, version: version, timeout: timeout, frameCapacity: frameCapacity)
+                try await connection.sendWithoutResponse(gathering: request, version: version, timeout: timeout)
                 self.handle(.success(nil), for: batches, from: leader)
             } else {
-                let future = try connection.start(request, version: version, timeout: timeout, frameCapacity: frameCapacity)
+                let future = try connection.start(gathering: request, version: version, timeout: timeout)
                 group.addTask { [weak self] in
                     let result: Result<ProduceResponse?, KafkaClientError>
                     do {
