@@ -86,6 +86,43 @@ import Testing
         }
     }
 
+    /// Records of separate calls that share a batch keep their own callbacks (a batch keeps one completion entry per
+    /// call, not per record), and keyless records of one call move on to another partition when a batch fills.
+    @Test func callsSharingABatchKeepTheirCallbacksAndFullBatchesMoveKeylessRecords() async throws {
+        try await withClientBroker { _, client in
+            let admin = Admin(configuration: client)
+            try await admin.createTopic(NewTopic(name: "shared", partitions: 5))
+            var configuration = ProducerConfiguration(client: client)
+            configuration.linger = .seconds(10)
+            configuration.batchSize = 2048
+            let first = Mutex<[Int64]>([])
+            let second = Mutex<[Int64]>([])
+            let keyless = Mutex<[Int32]>([])
+            try await Producer.withProducer(configuration: configuration) { producer in
+                let explicit = { (n: Int) in (0..<n).map { ProducerRecord(topic: "shared", partition: 0, value: "\($0)") } }
+                try await producer.enqueue(contentsOf: explicit(10)) { result in
+                    if case .success(let metadata) = result { first.withLock { $0.append(metadata.offset) } }
+                }
+                try await producer.enqueue(contentsOf: explicit(8)) { result in
+                    if case .success(let metadata) = result { second.withLock { $0.append(metadata.offset) } }
+                }
+                try await producer.enqueue(contentsOf: explicit(5))
+                // ~100-byte records: about 18 to a 2 KiB batch, so 200 fill about 11 batches.
+                let records = (0..<200).map { _ in ProducerRecord(topic: "shared", value: ByteBuffer(repeating: 1, count: 80)) }
+                try await producer.enqueue(contentsOf: records) { result in
+                    if case .success(let metadata) = result { keyless.withLock { $0.append(metadata.partition) } }
+                }
+                try await producer.flush()
+            }
+            #expect(first.withLock { $0 } == Array(0..<10))
+            #expect(second.withLock { $0 } == Array(10..<18))
+            let partitions = keyless.withLock { $0 }
+            #expect(partitions.count == 200)
+            #expect(Set(partitions).count > 1)
+            await admin.close()
+        }
+    }
+
     /// Records handed over in one call without a timestamp get the time of the call (CreateTime), one reading for all.
     @Test func enqueueContentsOfStampsTheTimeOfTheCall() async throws {
         let delivered = Mutex<[RecordMetadata]>([])

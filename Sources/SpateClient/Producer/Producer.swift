@@ -42,7 +42,13 @@ public actor Producer: Service {
     private enum State { case running, closing, closed }
     private var state = State.running
     private var partitionCounts: [TopicName: (count: Int32, fetchedAt: ContinuousClock.Instant)] = [:]
-    private var sticky: [TopicName: Int32] = [:]
+    private var sticky: [TopicName: Int32] = [:] {
+        didSet { self.stickyChanges &+= 1 }
+    }
+    /// Counts changes of `sticky`, so that a caller may keep a topic's sticky partition while it is unchanged.
+    private var stickyChanges = 0
+    /// Identifies each call that enqueues records with a callback (``Completion/callback(_:call:)``).
+    private var lastCallID: UInt64 = 0
     private var partitions: [TopicPartition: PartitionState] = [:]
     private var inFlightPerBroker: [BrokerID: Int] = [:]
     private var totalInFlight = 0
@@ -133,7 +139,7 @@ public actor Producer: Service {
     /// space or topic metadata); `onDelivery` gets the outcome (such failures are not reported by ``flush()``).
     public func enqueue(_ record: ProducerRecord, onDelivery: @escaping DeliveryCallback) async throws {
         let prepared = try await self.prepare(record)
-        try self.append(prepared, completion: .callback(onDelivery))
+        try self.append(prepared, completion: .callback(onDelivery, call: self.newCallID()))
     }
 
     /// Accepts records for sending, in order, as ``enqueue(_:)`` does for each, with one call into the producer for
@@ -144,20 +150,22 @@ public actor Producer: Service {
     ///     ``flush()``.
     /// - Throws: What ``enqueue(_:)`` throws; the records before the one that failed were accepted, the rest were not.
     public func enqueue(contentsOf records: [ProducerRecord], onDelivery: DeliveryCallback? = nil) async throws {
-        let completion: Completion = onDelivery.map { .callback($0) } ?? .enqueued
+        let completion: Completion = onDelivery.map { .callback($0, call: self.newCallID()) } ?? .enqueued
         // The clocks are read once per call (and again after any wait), not per record: records handed over together
         // get the same CreateTime, as they would within the same millisecond.
         var now = ContinuousClock.now
         var nowMs = Self.nowMilliseconds()
+        var known: KnownTopic?
         for record in records {
             // The synchronous path costs no async frame per record; the other one may wait for metadata or space.
-            if let prepared = try self.prepareWithoutWaiting(record, now: now, nowMs: nowMs) {
+            if let prepared = try self.prepareWithoutWaiting(record, now: now, nowMs: nowMs, known: &known) {
                 try self.append(prepared, completion: completion)
             } else {
                 let prepared = try await self.prepare(record)
                 try self.append(prepared, completion: completion)
                 now = .now
                 nowMs = Self.nowMilliseconds()
+                known = nil
             }
         }
     }
@@ -258,20 +266,48 @@ public actor Producer: Service {
             timestamp: record.timestamp ?? Self.nowMilliseconds(), size: size, isSticky: isSticky)
     }
 
+    /// What ``enqueue(contentsOf:onDelivery:)`` learnt of the topic of its previous record, valid while it does not
+    /// suspend: the topic's partition count (found fresh in the cache) and, while ``stickyChanges`` stays the same,
+    /// its sticky partition. Records of one topic then cost no lookup by topic name.
+    private struct KnownTopic {
+        var topic: TopicName
+        var count: Int32
+        var sticky: (partition: Int32, changes: Int)?
+    }
+
     /// ``prepare(_:)`` without suspending, for when the topic's partition count is cached and the buffer has room:
-    /// `nil` (having changed nothing) otherwise. `now` is a recent reading of the clock, for the cache's age.
+    /// `nil` (having changed nothing) otherwise. `now` is a recent reading of the clock, for the cache's age; `known`
+    /// carries what the previous record's call learnt of its topic.
     private func prepareWithoutWaiting(
-        _ record: ProducerRecord, now: ContinuousClock.Instant, nowMs: Int64
+        _ record: ProducerRecord, now: ContinuousClock.Instant, nowMs: Int64, known: inout KnownTopic?
     ) throws -> PreparedRecord? {
         let size = Self.estimatedSize(record)
-        guard let cached = self.partitionCounts[record.topic],
-            now - cached.fetchedAt < self.configuration.client.metadataMaxAge,
-            size + RecordBatch.headerSize <= self.configuration.maxRequestSize,
+        guard size + RecordBatch.headerSize <= self.configuration.maxRequestSize,
             self.bufferedBytes == 0 || self.bufferedBytes + size <= self.configuration.bufferMemory
         else { return nil }
+        if known.map({ $0.topic != record.topic }) ?? true {
+            guard let cached = self.partitionCounts[record.topic],
+                now - cached.fetchedAt < self.configuration.client.metadataMaxAge
+            else { return nil }
+            known = KnownTopic(topic: record.topic, count: cached.count)
+        }
         try self.checkAccepting()
-        // An explicit partition out of range: prepare(_:) throws the error.
-        guard let (partition, isSticky) = self.choosePartition(for: record, count: cached.count) else { return nil }
+        let count = known!.count
+        let partition: Int32
+        let isSticky: Bool
+        if record.partition == nil, record.key == nil {
+            if let sticky = known!.sticky, sticky.changes == self.stickyChanges {
+                partition = sticky.partition
+            } else {
+                partition = self.stickyPartition(for: record.topic, count: count)
+                known!.sticky = (partition, self.stickyChanges)
+            }
+            isSticky = true
+        } else {
+            // An explicit partition out of range: prepare(_:) throws the error.
+            guard let chosen = self.choosePartition(for: record, count: count) else { return nil }
+            (partition, isSticky) = chosen
+        }
         return PreparedRecord(
             record: record, partition: TopicPartition(record.topic, partition),
             timestamp: record.timestamp ?? nowMs, size: size, isSticky: isSticky)
@@ -287,6 +323,11 @@ public actor Producer: Service {
         } else {
             return (self.stickyPartition(for: record.topic, count: count), true)
         }
+    }
+
+    private func newCallID() -> UInt64 {
+        self.lastCallID &+= 1
+        return self.lastCallID
     }
 
     private func checkAccepting() throws {
@@ -603,30 +644,35 @@ public actor Producer: Service {
     private func complete(_ batch: ProducerBatch, with result: Result<(Int64, Int64), KafkaClientError>) {
         switch result {
         case .success(let (baseOffset, logAppendTime)):
-            for (index, completion) in batch.completions.enumerated() {
-                if case .enqueued = completion { continue }
-                let metadata = RecordMetadata(
+            func metadata(_ index: Int) -> RecordMetadata {
+                RecordMetadata(
                     topic: batch.partition.topic, partition: batch.partition.partition,
                     offset: baseOffset < 0 ? -1 : baseOffset + Int64(index),
                     timestamp: logAppendTime >= 0 ? logAppendTime : batch.timestamps[index])
-                switch completion {
-                case .awaiting(let continuation): continuation.resume(returning: metadata)
-                case .callback(let callback): callback(.success(metadata))
+            }
+            var first = 0
+            for run in batch.completions {
+                defer { first += run.count }
+                switch run.completion {
+                case .awaiting(let continuation): continuation.resume(returning: metadata(first))
+                case .callback(let callback, _):
+                    for index in first..<first + run.count { callback(.success(metadata(index))) }
                 case .enqueued: break
                 }
             }
         case .failure(let error):
-            for completion in batch.completions {
-                switch completion {
+            for run in batch.completions {
+                switch run.completion {
                 case .awaiting(let continuation): continuation.resume(throwing: error)
-                case .callback(let callback): callback(.failure(error))
+                case .callback(let callback, _):
+                    for _ in 0..<run.count { callback(.failure(error)) }
                 case .enqueued:
-                    self.unreported.count += 1
+                    self.unreported.count += run.count
                     if self.unreported.first == nil { self.unreported.first = error }
                 }
             }
         }
-        self.pendingRecords -= batch.completions.count
+        self.pendingRecords -= batch.recordCount
         self.bufferedBytes -= batch.byteSize
         let waiters = self.spaceWaiters
         self.spaceWaiters = []
@@ -750,7 +796,24 @@ public actor Producer: Service {
 private enum Completion {
     case awaiting(CheckedContinuation<RecordMetadata, any Error>)
     case enqueued
-    case callback(Producer.DeliveryCallback)
+    /// `call` identifies the call that enqueued the record: records of one call share the callback.
+    case callback(Producer.DeliveryCallback, call: UInt64)
+
+    /// Whether a record with this completion may share the entry of a record with `other`.
+    func isShared(with other: Completion) -> Bool {
+        switch (self, other) {
+        case (.enqueued, .enqueued): true
+        case (.callback(_, let call), .callback(_, let otherCall)): call == otherCall
+        default: false
+        }
+    }
+}
+
+/// Consecutive records of a batch with the same completion: one entry for all the records of one
+/// `enqueue(contentsOf:)` call, not one per record.
+private struct CompletionRun {
+    var completion: Completion
+    var count: Int
 }
 
 /// Records of one partition waiting to be sent, or being sent.
@@ -758,7 +821,9 @@ private struct ProducerBatch {
     let partition: TopicPartition
     var builder: RecordBatchBuilder
     let createdAt: ContinuousClock.Instant
-    var completions: [Completion] = []
+    /// The records' completions, in record order.
+    var completions: [CompletionRun] = []
+    var recordCount = 0
     var timestamps: [Int64] = []
     var byteSize = 0
     /// Still accepting records.
@@ -773,7 +838,12 @@ private struct ProducerBatch {
 
     mutating func append(_ record: ProducerRecord, timestamp: Int64, size: Int, completion: Completion) {
         self.builder.append(key: record.key, value: record.value, headers: record.headers, timestamp: timestamp)
-        self.completions.append(completion)
+        if let last = self.completions.indices.last, self.completions[last].completion.isShared(with: completion) {
+            self.completions[last].count += 1
+        } else {
+            self.completions.append(CompletionRun(completion: completion, count: 1))
+        }
+        self.recordCount += 1
         self.timestamps.append(timestamp)
         self.byteSize += size
     }
