@@ -268,14 +268,15 @@ func runProducers(
                             if stamp { value.setInteger(monotonicNanoseconds(), at: value.readerIndex) }
                             chunk.append(ProducerRecord(topic: topic, value: value))
                         }
-                        let sentAt = ContinuousClock.now
+                        let sentAt = monotonicNanoseconds()
                         try await producer.enqueue(contentsOf: chunk) { result in
                             switch result {
                             case .success:
-                                let latency = ContinuousClock.now - sentAt
+                                // Plain integer nanoseconds: this runs once per record.
+                                let now = monotonicNanoseconds()
                                 stats.add(
                                     count: 1, bytes: size,
-                                    latencyMicroseconds: stamp ? nil : UInt64(max(0, latency.inMicroseconds)))
+                                    latencyMicroseconds: stamp ? nil : (now > sentAt ? (now - sentAt) / 1000 : 0))
                             case .failure(let error):
                                 failure.withLockedValue { if $0 == nil { $0 = error } }
                             }
