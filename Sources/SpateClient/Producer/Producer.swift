@@ -685,14 +685,20 @@ public actor Producer: Service {
     }
 
     private func expireBatches(now: ContinuousClock.Instant) {
-        for (tp, var state) in self.partitions {
+        // Found first without changing anything: taking each partition's state out to filter its queue would copy
+        // every queue on every pass of the sender.
+        let deadline = self.configuration.deliveryTimeout
+        let affected = self.partitions.compactMap { tp, state in
+            state.queue.contains { now >= $0.createdAt + deadline } ? tp : nil
+        }
+        for tp in affected {
+            guard var state = self.partitions.removeValue(forKey: tp) else { continue }
             var expired: [ProducerBatch] = []
             state.queue.removeAll { batch in
-                guard now >= batch.createdAt + self.configuration.deliveryTimeout else { return false }
+                guard now >= batch.createdAt + deadline else { return false }
                 expired.append(batch)
                 return true
             }
-            guard !expired.isEmpty else { continue }
             if state.retryRemaining > 0 { state.retryRemaining = max(0, state.retryRemaining - expired.count) }
             self.partitions[tp] = state
             for batch in expired {
