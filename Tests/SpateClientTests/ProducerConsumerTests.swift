@@ -341,6 +341,34 @@ import Testing
         }
     }
 
+    /// Records for a topic deleted after the producer learnt of it wait (the partition has no leader any more) and
+    /// fail with `timedOut` once the delivery timeout has passed, each reported once; the producer stays usable.
+    @Test(.timeLimit(.minutes(1))) func queuedRecordsExpireAfterTheDeliveryTimeout() async throws {
+        try await withClientBroker(configure: { $0.topics.autoCreateTopicsEnable = false }) { _, client in
+            let admin = Admin(configuration: client)
+            try await admin.createTopic(NewTopic(name: "doomed", partitions: 1))
+            try await admin.createTopic(NewTopic(name: "kept", partitions: 1))
+            var configuration = ProducerConfiguration(client: client)
+            configuration.deliveryTimeout = .seconds(2)
+            try await Producer.withProducer(configuration: configuration) { producer in
+                _ = try await producer.send(ProducerRecord(topic: "doomed", value: "before"))
+                try await admin.deleteTopic("doomed")
+                let failures = Mutex<[KafkaClientError.Code]>([])
+                let started = ContinuousClock.now
+                try await producer.enqueue(contentsOf: (0..<3).map { ProducerRecord(topic: "doomed", value: "after \($0)") }) {
+                    result in
+                    if case .failure(let error) = result { failures.withLock { $0.append(error.code) } }
+                }
+                try await producer.flush()
+                #expect(failures.withLock { $0 } == [.timedOut, .timedOut, .timedOut])
+                #expect(ContinuousClock.now - started >= .seconds(2))
+                let kept = try await producer.send(ProducerRecord(topic: "kept", value: "still works"))
+                #expect(kept.offset == 0)
+            }
+            await admin.close()
+        }
+    }
+
     @Test func brokerErrorIsTypedAndNotRetried() async throws {
         try await withClientBroker(configure: { $0.topics.autoCreateTopicsEnable = true }) { _, client in
             try await Admin(configuration: client).createTopic(
