@@ -7,6 +7,7 @@ import Darwin
 
 private let systemRename = Darwin.rename
 #endif
+import CSpateFileIO
 import NIOCore
 import NIOConcurrencyHelpers
 import SystemPackage
@@ -224,6 +225,14 @@ final class PosixSegmentFile: SegmentFile {
         } catch {
             throw StorageError(.io, "ftruncate \(self.path): \(error)")
         }
+    }
+
+    func preallocate(upTo size: Int64) throws(StorageError) {
+        let fd = try self.fd()
+        let result = spate_preallocate_keep_size(fd.rawValue, 0, size)
+        // A file system without fallocate (or another platform) just writes as before.
+        guard result != 0, result != EOPNOTSUPP else { return }
+        throw storageError(Errno(rawValue: result), "fallocate \(self.path)")
     }
 
     func close() throws(StorageError) {
