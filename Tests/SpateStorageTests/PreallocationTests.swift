@@ -73,7 +73,8 @@ import Testing
         defer { directory.remove() }
         let crashed = try self.open(directory.path, clean: false)
         for round in 0..<3 {
-            _ = try crashed.append(RecordSet(buffer: try makeBatch(count: 4, prefix: "a\(round)")), leaderEpoch: 0, nowMs: 0)
+            let batch = try makeBatch(count: 4, prefix: "a\(round)")
+            _ = try crashed.append(RecordSet(buffer: batch), leaderEpoch: 0, nowMs: 0)
         }
         let (written, allocated) = self.sizeAndAllocated(self.logPath(directory, 0))
         if try self.fileSystemPreallocates(directory) { #expect(allocated >= Self.segmentBytes) }

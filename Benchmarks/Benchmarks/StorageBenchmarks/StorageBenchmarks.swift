@@ -78,7 +78,10 @@ let benchmarks: @Sendable () -> Void = {
         // (b) Group commit every 1 ms: a second thread calls `log.flush(nowMs:)` (one fsync of the log file; the index
         // files are synced at roll and close) every millisecond while this thread appends; the measurement ends after
         // a final flush, so every byte counted is durable.
-        Benchmark("Append 512 MiB, \(shape.rawValue) batches, flush every 1 ms\(suffix)", configuration: groupCommitConfiguration) {
+        Benchmark(
+            "Append 512 MiB, \(shape.rawValue) batches, flush every 1 ms\(suffix)",
+            configuration: groupCommitConfiguration
+        ) {
             benchmark in
             let directory = freshDirectory("groupcommit")
             defer { removeTree(directory) }

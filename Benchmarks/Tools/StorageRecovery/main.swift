@@ -78,7 +78,9 @@ func summary(_ values: [Double]) -> String {
     return "min \(fixed(sorted.first!)), median \(fixed(median)), max \(fixed(sorted.last!)) (n=\(sorted.count))"
 }
 
-say("StorageRecovery: base directory \(benchBaseDirectory), preallocate \(benchPreallocate ? "on" : "off") (SPATE_BENCH_PREALLOCATE)")
+say(
+    "StorageRecovery: base directory \(benchBaseDirectory), "
+        + "preallocate \(benchPreallocate ? "on" : "off") (SPATE_BENCH_PREALLOCATE)")
 
 // MARK: 1. Clean restart with 1,000 segments
 

@@ -146,16 +146,20 @@ final class PosixSegmentFile: SegmentFile {
         // One iovec per non-empty part, in stack memory for the usual few parts: no array is allocated per write.
         // The pointers are used after `withUnsafeReadableBytesWithStorageManagement` returns, as NIO's own vector
         // writes do; that is sound because `parts` holds every part's storage, unmodified, until this call returns.
-        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: max(parts.count, 1)) { vectors throws(StorageError) in
+        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: max(parts.count, 1)) {
+            vectors throws(StorageError) in
             var count = 0
             for part in parts where part.readableBytes > 0 {
                 part.withUnsafeReadableBytesWithStorageManagement { pointer, _ in
-                    vectors[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: pointer.baseAddress!), iov_len: pointer.count)
+                    vectors[count] = iovec(
+                        iov_base: UnsafeMutableRawPointer(mutating: pointer.baseAddress!), iov_len: pointer.count)
                 }
                 count += 1
             }
             try withExtendedLifetime(parts) { () throws(StorageError) in
-                try Self.writeVectors(UnsafeMutableBufferPointer(rebasing: vectors[..<count]), fd: fd.rawValue, offset: offset, path: self.path)
+                try Self.writeVectors(
+                    UnsafeMutableBufferPointer(rebasing: vectors[..<count]), fd: fd.rawValue, offset: offset,
+                    path: self.path)
             }
         }
     }

@@ -347,7 +347,8 @@ public final class PartitionLog: @unchecked Sendable {
             for batch in batches {
                 let bytes = batch.buffer
                 let head = stampedHeaders.writerIndex
-                stampedHeaders.writeImmutableBuffer(bytes.getSlice(at: bytes.readerIndex, length: RecordBatch.headerSize)!)
+                stampedHeaders.writeImmutableBuffer(
+                    bytes.getSlice(at: bytes.readerIndex, length: RecordBatch.headerSize)!)
                 stampedHeaders.setInteger(offset, at: head + RecordBatch.FieldOffset.baseOffset)
                 stampedHeaders.setInteger(leaderEpoch, at: head + RecordBatch.FieldOffset.partitionLeaderEpoch)
                 var batchMax = batch.maxTimestamp
@@ -361,7 +362,8 @@ public final class PartitionLog: @unchecked Sendable {
                         at: head + RecordBatch.FieldOffset.attributes,
                         length: RecordBatch.headerSize - RecordBatch.FieldOffset.attributes)!
                     let payload = bytes.getSlice(
-                        at: bytes.readerIndex + RecordBatch.headerSize, length: batch.sizeInBytes - RecordBatch.headerSize)!
+                        at: bytes.readerIndex + RecordBatch.headerSize,
+                        length: batch.sizeInBytes - RecordBatch.headerSize)!
                     stampedHeaders.setInteger(
                         CRC32C.update(CRC32C.checksum(covered), payload), at: head + RecordBatch.FieldOffset.crc)
                     batchMax = nowMs
@@ -380,10 +382,12 @@ public final class PartitionLog: @unchecked Sendable {
             parts.reserveCapacity(batches.count * 2)
             for (index, batch) in batches.enumerated() {
                 let bytes = batch.buffer
-                parts.append(stampedHeaders.getSlice(at: index * RecordBatch.headerSize, length: RecordBatch.headerSize)!)
+                parts.append(
+                    stampedHeaders.getSlice(at: index * RecordBatch.headerSize, length: RecordBatch.headerSize)!)
                 parts.append(
                     bytes.getSlice(
-                        at: bytes.readerIndex + RecordBatch.headerSize, length: batch.sizeInBytes - RecordBatch.headerSize)!)
+                        at: bytes.readerIndex + RecordBatch.headerSize,
+                        length: batch.sizeInBytes - RecordBatch.headerSize)!)
             }
             let lastOffset = offset - 1
             try self.maybeRoll(incomingBytes: totalBytes, maxTimestamp: maxTimestamp, lastOffset: lastOffset, nowMs: nowMs)
