@@ -66,6 +66,33 @@ import Testing
         #expect(closed.allocated < closed.size + 64 * 1024)
     }
 
+    /// Releasing the reservation is best effort: a failing `ftruncate` at the roll neither fails the append that rolls
+    /// nor loses anything.
+    @Test func aFailedReleaseDoesNotFailTheRoll() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let fs = FaultInjectingFileSystem(wrapping: PosixFileSystem())
+        var config = LogConfig()
+        config.segmentBytes = 4096
+        config.preallocate = true
+        let log = try PartitionLog.open(
+            directory: directory.path + "/orders-0", topicPartition: TopicPartition(topic: "orders", partition: 0),
+            config: config, fileSystem: fs, compressor: nil, recoveryPoint: 0, logStartOffset: 0,
+            hadCleanShutdown: false, nowMs: 0, logger: testLogger)
+        let batch = try makeBatch(count: 20)
+        _ = try log.append(RecordSet(buffer: batch), leaderEpoch: 0, nowMs: 0)
+        fs.injectNext(.truncateFailure, matching: "00000000000000000000.log")
+        var appended = 20
+        while log.segmentCount == 1 {
+            _ = try log.append(RecordSet(buffer: batch), leaderEpoch: 0, nowMs: 0)
+            appended += 20
+        }
+        #expect(fs.armedFaultCount == 0)  // the release at the roll met the fault
+        #expect(log.logEndOffset == Int64(appended))
+        #expect(try readAll(log).count == appended)
+        try log.close(nowMs: 0)
+    }
+
     /// After a crash (the log never closed) the reserved blocks are still there, past the end: recovery stops at the
     /// file's size, which is the last batch written, and appends go on from there.
     @Test func recoveryAfterACrashFindsTheRealEnd() throws {

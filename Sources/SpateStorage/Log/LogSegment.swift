@@ -354,7 +354,7 @@ final class LogSegment {
     /// Called when the segment stops being the active one: records its max timestamp in the time index so that
     /// time-based retention and lookups need not scan it.
     func onBecomeInactive() throws(StorageError) {
-        try self.releasePreallocatedBlocks()
+        self.releasePreallocatedBlocks()
         try self.loadTail()
         guard self.maxTimestamp >= 0 else { return }
         var time = try self.timeIndex()
@@ -365,10 +365,11 @@ final class LogSegment {
     }
 
     /// With `preallocate`, cuts the log file to the bytes of its whole batches, which releases the disk blocks reserved
-    /// past them (the file's size does not change: the reservation never moved it).
-    private func releasePreallocatedBlocks() throws(StorageError) {
+    /// past them (the file's size does not change: the reservation never moved it). Best effort, like the
+    /// reservation: a failure costs only disk space until the segment is deleted, so it must not fail a roll.
+    private func releasePreallocatedBlocks() {
         guard self.preallocates, let size = self.knownSize, let file = self.openedLogFile else { return }
-        try file.truncate(to: size)
+        try? file.truncate(to: size)
     }
 
     /// The largest timestamp in the segment, from the time index (no log scan) unless the tail is already known.
