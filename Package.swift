@@ -33,6 +33,8 @@ let package = Package(
     targets: [
         // MARK: C shims
         .target(name: "CSpateCRC32C"),
+        // fallocate(FALLOC_FL_KEEP_SIZE) for segment preallocation (glibc declares it only under _GNU_SOURCE).
+        .target(name: "CSpateFileIO"),
         .systemLibrary(name: "CSpateZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSpateSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CSpateLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -68,6 +70,7 @@ let package = Package(
             name: "SpateStorage",
             dependencies: [
                 "SpateRecords",
+                "CSpateFileIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),

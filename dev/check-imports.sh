@@ -10,7 +10,7 @@ declare -A allowed=(
   [SpateWire]="NIOCore SpateRecords"
   [SpateCompression]="NIOCore SpateRecords CSpateZlib CSpateSnappy CSpateLZ4 CSpateZstd"
   # Storage knows nothing about requests (no SpateWire) and no Foundation; NIOPosix only for the thread pool.
-  [SpateStorage]="NIOCore NIOPosix NIOConcurrencyHelpers SystemPackage Logging SpateRecords Glibc Darwin"
+  [SpateStorage]="NIOCore NIOPosix NIOConcurrencyHelpers SystemPackage Logging SpateRecords CSpateFileIO Glibc Darwin"
   # Coordinators are state machines: no sockets, no files, no clock of their own.
   [SpateCoordinators]="NIOCore SpateWire SpateRecords Logging"
   [SpateBroker]="NIOCore NIOPosix NIOConcurrencyHelpers Logging ServiceLifecycle SpateWire SpateRecords SpateStorage SpateCompression SpateCoordinators Glibc Darwin"

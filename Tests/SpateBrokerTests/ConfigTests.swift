@@ -31,7 +31,7 @@ import Testing
             )
             #expect(result.errorCode == ErrorCode.none)
             let configs = Dictionary(uniqueKeysWithValues: result.configs.map { ($0.name, $0) })
-            #expect(configs.count == 17)
+            #expect(configs.count == 18)
             let retention = try #require(configs["retention.ms"])
             #expect(retention.value == "3600000")
             #expect(retention.configSource == 1)
@@ -50,6 +50,10 @@ import Testing
             #expect(retention.configType == (version >= 3 ? 5 : 0))
             #expect(configs["cleanup.policy"]?.configType == (version >= 3 ? 7 : 0))
             #expect(configs["cleanup.policy"]?.value == "compact")
+            let preallocate = try #require(configs["preallocate"])
+            #expect(preallocate.value == "false")
+            #expect(preallocate.configType == (version >= 3 ? 1 : 0))  // BOOLEAN
+            #expect(preallocate.synonyms == [.init(name: "log.preallocate", value: "false", source: 5)])
 
             let filtered = try await self.describe(
                 client,

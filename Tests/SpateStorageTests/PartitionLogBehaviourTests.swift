@@ -140,6 +140,33 @@ import Testing
         #expect(log.latestEpoch == 7)
     }
 
+    /// Several batches in one append: each gets its own stamped header copy (base offset, leader epoch and, with
+    /// LogAppendTime, attributes, max timestamp and CRC) while the caller's bytes stay as they were.
+    @Test(arguments: [TimestampType.createTime, .logAppendTime])
+    func severalBatchesInOneAppendAreEachStampedAndTheInputIsUntouched(_ timestampType: TimestampType) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let log = try self.open(directory, config: LogConfig())
+        _ = try log.append(RecordSet(buffer: try makeBatch(count: 2)), leaderEpoch: 3, nowMs: 0)
+        var input = ByteBuffer()
+        for (count, prefix) in [(3, "a"), (1, "b"), (5, "c")] {
+            var batch = try makeBatch(count: count, prefix: prefix, timestamp: 10)
+            input.writeBuffer(&batch)
+        }
+        let original = Array(input.readableBytesView)
+        let result = try log.append(RecordSet(buffer: input), leaderEpoch: 9, timestampType: timestampType, nowMs: 777)
+        #expect(result.firstOffset == 2 && result.lastOffset == 10 && result.batchCount == 3)
+        #expect(Array(input.readableBytesView) == original)
+        let bytes = try #require(try log.read(from: 2, maxBytes: 1 << 20)).readBytes()
+        let batches = try RecordSet(buffer: bytes).validateBatches()
+        #expect(batches.map(\.baseOffset) == [2, 5, 6])
+        #expect(batches.allSatisfy { $0.partitionLeaderEpoch == 9 })
+        #expect(batches.allSatisfy { $0.timestampType == timestampType })
+        #expect(batches.map(\.maxTimestamp) == (timestampType == .logAppendTime ? [777, 777, 777] : [12, 10, 14]))
+        let values = try readAll(log).map(\.value)
+        #expect(values == ["value-0", "value-1", "a-0", "a-1", "a-2", "b-0", "c-0", "c-1", "c-2", "c-3", "c-4"])
+    }
+
     @Test func oversizedAndCorruptBatchesAreRefusedAndLeaveTheLogUnchanged() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

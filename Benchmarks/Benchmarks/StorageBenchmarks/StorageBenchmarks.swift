@@ -53,15 +53,19 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 10
     )
 
-    for shape in BatchShape.allCases {
+    // Each append case runs twice: with Kafka's default settings, and with `preallocate` (Kafka's `file.preallocate`):
+    // the segment's 1 GiB is reserved on disk when it is created, so appends need not allocate blocks.
+    for (shape, preallocate) in BatchShape.allCases.flatMap({ shape in [(shape, false), (shape, true)] }) {
         let batch = shape.makeBatch()
+        let suffix = preallocate ? ", preallocated" : ""
+        let config = benchConfig(segmentBytes: 1 << 30, preallocate: preallocate)
 
         // (a) Flush off: appends only; the OS writes back when it likes (Kafka's default, no flush.ms).
-        Benchmark("Append 512 MiB, \(shape.rawValue) batches, flush off", configuration: appendConfiguration) {
+        Benchmark("Append 512 MiB, \(shape.rawValue) batches, flush off\(suffix)", configuration: appendConfiguration) {
             benchmark in
             let directory = freshDirectory("append")
             defer { removeTree(directory) }
-            let log = try openNewLog(directory: directory, config: benchConfig(segmentBytes: 1 << 30))
+            let log = try openNewLog(directory: directory, config: config)
             let start = ContinuousClock.now
             benchmark.startMeasurement()
             let bytes = try appendRepeatedly(log, batch: batch, totalBytes: appendBytesPerIteration)
@@ -74,11 +78,14 @@ let benchmarks: @Sendable () -> Void = {
         // (b) Group commit every 1 ms: a second thread calls `log.flush(nowMs:)` (one fsync of the log file; the index
         // files are synced at roll and close) every millisecond while this thread appends; the measurement ends after
         // a final flush, so every byte counted is durable.
-        Benchmark("Append 512 MiB, \(shape.rawValue) batches, flush every 1 ms", configuration: groupCommitConfiguration) {
+        Benchmark(
+            "Append 512 MiB, \(shape.rawValue) batches, flush every 1 ms\(suffix)",
+            configuration: groupCommitConfiguration
+        ) {
             benchmark in
             let directory = freshDirectory("groupcommit")
             defer { removeTree(directory) }
-            let log = try openNewLog(directory: directory, config: benchConfig(segmentBytes: 1 << 30))
+            let log = try openNewLog(directory: directory, config: config)
             let flusher = PeriodicFlusher(log: log)
             let start = ContinuousClock.now
             benchmark.startMeasurement()

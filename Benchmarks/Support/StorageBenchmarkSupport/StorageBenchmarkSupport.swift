@@ -40,13 +40,19 @@ public func removeTree(_ path: String) {
 
 /// Log settings for the benchmarks: Kafka's defaults except `segment.bytes`, no time retention, and a
 /// `max.message.bytes` of 2 MiB so that a batch of 1,024 × 1 KiB records (1,059,773 bytes) is accepted.
-public func benchConfig(segmentBytes: Int64) -> LogConfig {
+/// `preallocate` (Kafka's default: off) defaults to the environment variable `SPATE_BENCH_PREALLOCATE=1`, so that one
+/// build can be timed both ways.
+public func benchConfig(segmentBytes: Int64, preallocate: Bool = benchPreallocate) -> LogConfig {
     var config = LogConfig()
     config.segmentBytes = segmentBytes
     config.retentionTime = nil
     config.maxMessageBytes = 2 << 20
+    config.preallocate = preallocate
     return config
 }
+
+/// Whether `SPATE_BENCH_PREALLOCATE=1` asks for preallocated segments.
+public let benchPreallocate: Bool = getenv("SPATE_BENCH_PREALLOCATE").map { String(cString: $0) == "1" } ?? false
 
 /// The two batch shapes: 1 KiB random values (incompressible, uncompressed batches), 16 or 1,024 per batch.
 public enum BatchShape: String, CaseIterable, Sendable {

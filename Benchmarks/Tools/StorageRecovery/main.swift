@@ -78,7 +78,9 @@ func summary(_ values: [Double]) -> String {
     return "min \(fixed(sorted.first!)), median \(fixed(median)), max \(fixed(sorted.last!)) (n=\(sorted.count))"
 }
 
-say("StorageRecovery: base directory \(benchBaseDirectory)")
+say(
+    "StorageRecovery: base directory \(benchBaseDirectory), "
+        + "preallocate \(benchPreallocate ? "on" : "off") (SPATE_BENCH_PREALLOCATE)")
 
 // MARK: 1. Clean restart with 1,000 segments
 
@@ -208,20 +210,54 @@ for shape in [BatchShape.mib1, BatchShape.kib16] where runs("recovery") {
 // (512 MiB into a fresh log, flush off) in a plain process that `perf record` can attach to. Batch shape from
 // APPEND_SHAPE ("16 KiB" or "1 MiB"), iterations from APPEND_ITERATIONS (default 6).
 
+/// CPU time of the calling thread in milliseconds (user + system): unlike the wall clock, not inflated by waiting for
+/// a core when other processes compete for the machine's two.
+func threadCPUMilliseconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return Double(time.tv_sec) * 1000 + Double(time.tv_nsec) / 1e6
+}
+
 if onlySection == "append" {
     let shape = getenv("APPEND_SHAPE").flatMap { BatchShape(rawValue: String(cString: $0)) } ?? .kib16
     let iterations = getenv("APPEND_ITERATIONS").flatMap { Int(String(cString: $0)) } ?? 6
     let batch = shape.makeBatch()
     var rates: [Double] = []
+    var cpuRates: [Double] = []
     for _ in 0..<iterations {
         let directory = freshDirectory("append")
         let log = try openNewLog(directory: directory, config: benchConfig(segmentBytes: 1 << 30))
+        let cpuStart = threadCPUMilliseconds()
         let (bytes, ms) = try timed { try appendRepeatedly(log, batch: batch, totalBytes: 512 << 20) }
+        let cpuMs = threadCPUMilliseconds() - cpuStart
         rates.append(Double(bytes) / (ms / 1000) / 1e6)
+        cpuRates.append(Double(bytes) / (cpuMs / 1000) / 1e6)
         try log.close(nowMs: benchNowMs)
         removeTree(directory)
     }
     say("append 512 MiB, \(shape.rawValue) batches, flush off: MB/s \(summary(rates))")
+    say("  per second of the appending thread's CPU time: MB/s \(summary(cpuRates))")
+}
+
+// MARK: 4b. Spate's own cost per append (only with STORAGE_RECOVERY_ONLY=append-null): the append loop of section 4
+// into files that discard what is written (``NullFileSystem``), so that only validation, stamping, indexing and the
+// log's bookkeeping are timed, without the kernel's page-cache work.
+
+if onlySection == "append-null" {
+    let shape = getenv("APPEND_SHAPE").flatMap { BatchShape(rawValue: String(cString: $0)) } ?? .kib16
+    let iterations = getenv("APPEND_ITERATIONS").flatMap { Int(String(cString: $0)) } ?? 6
+    let batch = shape.makeBatch()
+    var perAppend: [Double] = []
+    for _ in 0..<iterations {
+        let log = try PartitionLog.open(
+            directory: "/null/log", topicPartition: benchTopicPartition, config: benchConfig(segmentBytes: 1 << 30),
+            fileSystem: NullFileSystem(), compressor: nil, recoveryPoint: 0, logStartOffset: 0,
+            hadCleanShutdown: false, nowMs: benchNowMs, logger: silentLogger)
+        let (bytes, ms) = try timed { try appendRepeatedly(log, batch: batch, totalBytes: 512 << 20) }
+        perAppend.append(ms * 1e6 / Double(bytes / batch.readableBytes))
+        try log.close(nowMs: benchNowMs)
+    }
+    say("append 512 MiB into null files, \(shape.rawValue) batches: ns per append \(summary(perAppend))")
 }
 
 // MARK: 5. Sustained append (only with STORAGE_RECOVERY_ONLY=sustained): the StorageBenchmarks append cases, but

@@ -122,6 +122,16 @@ enum TopicConfigs {
             name: "min.insync.replicas", brokerSynonym: "min.insync.replicas", kind: .int, defaultValue: { _ in "1" },
             apply: { $0.minInsyncReplicas = Int32(try long("min.insync.replicas", $1, min: 1)) }),
         .init(
+            name: "preallocate", brokerSynonym: "log.preallocate", kind: .boolean,
+            defaultValue: { String($0.storage.logDefaults.preallocate) },
+            apply: { settings, value in
+                switch value.trimmingSpaces.lowercased() {
+                case "true": settings.log.preallocate = true
+                case "false": settings.log.preallocate = false
+                default: throw ConfigurationError("preallocate", "\"\(value)\" is not true or false")
+                }
+            }),
+        .init(
             name: "retention.bytes", brokerSynonym: "log.retention.bytes", kind: .long,
             defaultValue: { String($0.storage.logDefaults.retentionBytes ?? -1) },
             apply: { settings, value in

@@ -259,6 +259,10 @@ private final class FaultInjectingSegmentFile: SegmentFile {
         try self.inner.truncate(to: size)
     }
 
+    func preallocate(upTo size: Int64) throws(StorageError) {
+        try self.inner.preallocate(upTo: size)
+    }
+
     func close() throws(StorageError) {
         try self.inner.close()
     }

@@ -7,6 +7,7 @@ import Darwin
 
 private let systemRename = Darwin.rename
 #endif
+import CSpateFileIO
 import NIOCore
 import NIOConcurrencyHelpers
 import SystemPackage
@@ -142,72 +143,51 @@ final class PosixSegmentFile: SegmentFile {
 
     func write(gathering parts: [ByteBuffer], at offset: Int64) throws(StorageError) {
         let fd = try self.fd()
-        // Collect the parts' memory (without copying) and write it with pwritev, resuming after short writes.
-        var pointers: [UnsafeRawBufferPointer] = []
-        pointers.reserveCapacity(parts.count)
-        func withAll(_ index: Int, _ body: () throws -> Void) throws {
-            if index == parts.count { return try body() }
-            try parts[index].withUnsafeReadableBytes { pointer in
-                pointers.append(pointer)
-                try withAll(index + 1, body)
+        // One iovec per non-empty part, in stack memory for the usual few parts: no array is allocated per write.
+        // The pointers are used after `withUnsafeReadableBytesWithStorageManagement` returns, as NIO's own vector
+        // writes do; that is sound because `parts` holds every part's storage, unmodified, until this call returns.
+        try withUnsafeTemporaryAllocation(of: iovec.self, capacity: max(parts.count, 1)) {
+            vectors throws(StorageError) in
+            var count = 0
+            for part in parts where part.readableBytes > 0 {
+                part.withUnsafeReadableBytesWithStorageManagement { pointer, _ in
+                    vectors[count] = iovec(
+                        iov_base: UnsafeMutableRawPointer(mutating: pointer.baseAddress!), iov_len: pointer.count)
+                }
+                count += 1
             }
-        }
-        do {
-            // The closure runs innermost, once every part's memory is pinned and in `pointers`.
-            try withAll(0) { try Self.writeVectors(pointers, fd: fd, offset: offset, path: self.path) }
-        } catch let error as StorageError {
-            throw error
-        } catch {
-            throw StorageError(.io, "pwritev \(self.path): \(error)")
+            try withExtendedLifetime(parts) { () throws(StorageError) in
+                try Self.writeVectors(
+                    UnsafeMutableBufferPointer(rebasing: vectors[..<count]), fd: fd.rawValue, offset: offset,
+                    path: self.path)
+            }
         }
     }
 
-    /// The pwritev loop for ``write(gathering:at:)``, over parts whose memory the caller keeps pinned.
+    /// The pwritev loop for ``write(gathering:at:)``: writes every vector, resuming after short writes (advancing
+    /// through `vectors` in place) and at most `IOV_MAX` (1,024) vectors per call.
     private static func writeVectors(
-        _ pointers: [UnsafeRawBufferPointer], fd: SystemPackage.FileDescriptor, offset: Int64, path: String
+        _ vectors: UnsafeMutableBufferPointer<iovec>, fd: CInt, offset: Int64, path: String
     ) throws(StorageError) {
-        var written = 0
-        let total = pointers.reduce(0) { $0 + $1.count }
         var first = 0
-        var skip = 0
-        while written < total {
-            var vectors: [iovec] = []
-            var index = first
-            while index < pointers.count && vectors.count < 512 {
-                let part = pointers[index]
-                let start = index == first ? skip : 0
-                if part.count > start {
-                    vectors.append(
-                        iovec(
-                            iov_base: UnsafeMutableRawPointer(mutating: part.baseAddress! + start),
-                            iov_len: part.count - start))
-                }
-                index += 1
-            }
-            let count = vectors.withUnsafeBufferPointer { iov in
-                pwritev(fd.rawValue, iov.baseAddress, Int32(iov.count), off_t(offset + Int64(written)))
-            }
-            if count < 0 {
+        var position = offset
+        while first < vectors.count {
+            let batch = min(vectors.count - first, 1024)
+            let written = pwritev(fd, vectors.baseAddress! + first, CInt(batch), off_t(position))
+            if written < 0 {
                 if errno == EINTR { continue }
                 throw storageError(Errno(rawValue: errno), "pwritev \(path)")
             }
-            written += count
-            // Advance (first, skip) past the bytes just written.
-            var remaining = count
-            while remaining > 0 {
-                let available = pointers[first].count - skip
-                if remaining >= available {
-                    remaining -= available
-                    first += 1
-                    skip = 0
-                } else {
-                    skip += remaining
-                    remaining = 0
-                }
-            }
-            while first < pointers.count && pointers[first].count == skip {
+            position += Int64(written)
+            // Skip the vectors written in full, and start the next call inside a partly written one.
+            var remaining = written
+            while first < vectors.count && remaining >= vectors[first].iov_len {
+                remaining -= vectors[first].iov_len
                 first += 1
-                skip = 0
+            }
+            if remaining > 0 {
+                vectors[first].iov_base += remaining
+                vectors[first].iov_len -= remaining
             }
         }
     }
@@ -249,6 +229,14 @@ final class PosixSegmentFile: SegmentFile {
         } catch {
             throw StorageError(.io, "ftruncate \(self.path): \(error)")
         }
+    }
+
+    func preallocate(upTo size: Int64) throws(StorageError) {
+        let fd = try self.fd()
+        let result = spate_preallocate_keep_size(fd.rawValue, 0, size)
+        // A file system without fallocate (or another platform) just writes as before.
+        guard result != 0, result != EOPNOTSUPP else { return }
+        throw storageError(Errno(rawValue: result), "fallocate \(self.path)")
     }
 
     func close() throws(StorageError) {

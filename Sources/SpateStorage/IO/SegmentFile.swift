@@ -19,8 +19,14 @@ public protocol SegmentFile: AnyObject, Sendable {
     func read(at offset: Int64, length: Int) throws(StorageError) -> ByteBuffer
     /// Makes everything written so far durable (fsync).
     func sync() throws(StorageError)
-    /// Cuts the file to `size` bytes.
+    /// Cuts the file to `size` bytes. On a file with blocks preallocated past its end, cutting it to its own size
+    /// releases them.
     func truncate(to size: Int64) throws(StorageError)
+    /// Reserves disk blocks up to `size` bytes without changing the file's size (``size()`` and reads still end at
+    /// the bytes written), so that writes up to there need not allocate (`file.preallocate`). Files that cannot
+    /// preallocate do nothing.
+    /// - Throws: ``StorageError`` (`.noSpace` when the disk cannot hold the reservation).
+    func preallocate(upTo size: Int64) throws(StorageError)
     /// Closes the file; later calls fail with ``StorageError/Code/closed``.
     func close() throws(StorageError)
     /// The file's descriptor, for zero-copy sends (`sendfile`), if the file is a real one.
@@ -28,6 +34,9 @@ public protocol SegmentFile: AnyObject, Sendable {
 }
 
 extension SegmentFile {
+    /// Does nothing: only ``PosixFileSystem``'s files preallocate.
+    public func preallocate(upTo size: Int64) throws(StorageError) {}
+
     /// Writes the parts one by one; ``PosixFileSystem``'s files use one `pwritev` instead.
     public func write(gathering parts: [ByteBuffer], at offset: Int64) throws(StorageError) {
         var position = offset

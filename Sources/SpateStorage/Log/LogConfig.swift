@@ -39,6 +39,12 @@ public struct LogConfig: Sendable, Hashable {
     public var fileDeleteDelay: Duration = .seconds(60)
     /// The largest record batch the log accepts (`max.message.bytes`). Defaults to 1,048,588 bytes.
     public var maxMessageBytes: Int = 1_048_588
+    /// Reserve `segment.bytes` of disk for each new segment's log file when it is created (`preallocate`), so that
+    /// appends write into allocated blocks instead of allocating as they go; the file's size stays the bytes written
+    /// (recovery is unchanged), and what is not used is released when the segment rolls or the log closes. It costs
+    /// disk space up to `segment.bytes` per partition (blocks a crash leaves reserved are released at the next roll
+    /// or when the segment is deleted). Defaults to false.
+    public var preallocate: Bool = false
 
     public init() {}
 

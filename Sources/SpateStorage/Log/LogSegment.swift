@@ -27,6 +27,9 @@ final class LogSegment {
     private var openedTimeIndexFile: (any SegmentFile)?
     private let indexIntervalBytes: Int
     private let maxIndexBytes: Int
+    /// `preallocate`: new log files reserve `segment.bytes` of disk, released past the data when the segment stops
+    /// being the active one (also for segments opened from disk, which a crash may have left with blocks reserved).
+    private let preallocates: Bool
 
     /// Loaded on first use (start-up after a clean shutdown does not read index files).
     private var loadedOffsetIndex: OffsetIndex?
@@ -74,6 +77,7 @@ final class LogSegment {
         self.openedTimeIndexFile = timeIndexFile
         self.indexIntervalBytes = config.indexIntervalBytes
         self.maxIndexBytes = config.segmentIndexBytes
+        self.preallocates = config.preallocate
         self.knownSize = size
         self.nextOffset = baseOffset
         self.createdMs = createdMs
@@ -94,6 +98,9 @@ final class LogSegment {
         try log.truncate(to: 0)
         try index.truncate(to: 0)
         try timeIndex.truncate(to: 0)
+        // Best effort: without the reservation (a disk too full for it, a file system that cannot), appends allocate
+        // as they go, exactly as without `preallocate`.
+        if config.preallocate { try? log.preallocate(upTo: config.segmentBytes) }
         return LogSegment(
             baseOffset: baseOffset, directory: directory, log: log, fileSystem: fileSystem, offsetIndexFile: index,
             timeIndexFile: timeIndex, config: config, size: 0, createdMs: nowMs, isNew: true)
@@ -347,6 +354,7 @@ final class LogSegment {
     /// Called when the segment stops being the active one: records its max timestamp in the time index so that
     /// time-based retention and lookups need not scan it.
     func onBecomeInactive() throws(StorageError) {
+        self.releasePreallocatedBlocks()
         try self.loadTail()
         guard self.maxTimestamp >= 0 else { return }
         var time = try self.timeIndex()
@@ -354,6 +362,14 @@ final class LogSegment {
         defer { self.loadedTimeIndex = time }
         self.indexesDirty = true
         try time.maybeAppend(timestamp: self.maxTimestamp, offset: self.offsetOfMaxTimestamp)
+    }
+
+    /// With `preallocate`, cuts the log file to the bytes of its whole batches, which releases the disk blocks reserved
+    /// past them (the file's size does not change: the reservation never moved it). Best effort, like the
+    /// reservation: a failure costs only disk space until the segment is deleted, so it must not fail a roll.
+    private func releasePreallocatedBlocks() {
+        guard self.preallocates, let size = self.knownSize, let file = self.openedLogFile else { return }
+        try? file.truncate(to: size)
     }
 
     /// The largest timestamp in the segment, from the time index (no log scan) unless the tail is already known.

@@ -336,36 +336,38 @@ public final class PartitionLog: @unchecked Sendable {
             var headers: [StoredBatchHeader] = []
             headers.reserveCapacity(batches.count)
             // What is written: per batch, a stamped copy of its 61-byte header, then its records exactly as received
-            // (a slice of the request, not copied), in one gather write.
-            var parts: [ByteBuffer] = []
-            parts.reserveCapacity(batches.count * 2)
+            // (a slice of the request, not copied), in one gather write. The stamped headers are copied side by side
+            // into one buffer (one allocation per append, not one per batch) and stamped there; slices of it are taken
+            // only once every header is in (a slice shares the storage, so writing after it would copy the buffer).
+            var stampedHeaders = ByteBufferAllocator().buffer(capacity: batches.count * RecordBatch.headerSize)
             var position = 0
             var maxTimestamp: Int64 = -1
             var recordCount = 0
             let appendTime = timestampType == .logAppendTime ? nowMs : -1
             for batch in batches {
                 let bytes = batch.buffer
-                var head = ByteBuffer(bytes: bytes.readableBytesView.prefix(RecordBatch.headerSize))
-                let payload = bytes.getSlice(
-                    at: bytes.readerIndex + RecordBatch.headerSize, length: batch.sizeInBytes - RecordBatch.headerSize)!
-                head.setInteger(offset, at: RecordBatch.FieldOffset.baseOffset)
-                head.setInteger(leaderEpoch, at: RecordBatch.FieldOffset.partitionLeaderEpoch)
+                let head = stampedHeaders.writerIndex
+                stampedHeaders.writeImmutableBuffer(
+                    bytes.getSlice(at: bytes.readerIndex, length: RecordBatch.headerSize)!)
+                stampedHeaders.setInteger(offset, at: head + RecordBatch.FieldOffset.baseOffset)
+                stampedHeaders.setInteger(leaderEpoch, at: head + RecordBatch.FieldOffset.partitionLeaderEpoch)
                 var batchMax = batch.maxTimestamp
                 if timestampType == .logAppendTime {
                     var attributes = batch.attributes
                     attributes.timestampType = .logAppendTime
-                    head.setInteger(attributes.rawValue, at: RecordBatch.FieldOffset.attributes)
-                    head.setInteger(nowMs, at: RecordBatch.FieldOffset.maxTimestamp)
+                    stampedHeaders.setInteger(attributes.rawValue, at: head + RecordBatch.FieldOffset.attributes)
+                    stampedHeaders.setInteger(nowMs, at: head + RecordBatch.FieldOffset.maxTimestamp)
                     // The CRC covers attributes through the end: the stamped header's tail, then the records.
-                    let covered = head.getSlice(
-                        at: RecordBatch.FieldOffset.attributes,
+                    let covered = stampedHeaders.getSlice(
+                        at: head + RecordBatch.FieldOffset.attributes,
                         length: RecordBatch.headerSize - RecordBatch.FieldOffset.attributes)!
-                    head.setInteger(
-                        CRC32C.update(CRC32C.checksum(covered), payload), at: RecordBatch.FieldOffset.crc)
+                    let payload = bytes.getSlice(
+                        at: bytes.readerIndex + RecordBatch.headerSize,
+                        length: batch.sizeInBytes - RecordBatch.headerSize)!
+                    stampedHeaders.setInteger(
+                        CRC32C.update(CRC32C.checksum(covered), payload), at: head + RecordBatch.FieldOffset.crc)
                     batchMax = nowMs
                 }
-                parts.append(head)
-                parts.append(payload)
                 let last = offset + Int64(batch.lastOffsetDelta)
                 headers.append(
                     StoredBatchHeader(
@@ -375,6 +377,17 @@ public final class PartitionLog: @unchecked Sendable {
                 recordCount += Int(batch.recordCount)
                 offset = last + 1
                 position += batch.sizeInBytes
+            }
+            var parts: [ByteBuffer] = []
+            parts.reserveCapacity(batches.count * 2)
+            for (index, batch) in batches.enumerated() {
+                let bytes = batch.buffer
+                parts.append(
+                    stampedHeaders.getSlice(at: index * RecordBatch.headerSize, length: RecordBatch.headerSize)!)
+                parts.append(
+                    bytes.getSlice(
+                        at: bytes.readerIndex + RecordBatch.headerSize,
+                        length: batch.sizeInBytes - RecordBatch.headerSize)!)
             }
             let lastOffset = offset - 1
             try self.maybeRoll(incomingBytes: totalBytes, maxTimestamp: maxTimestamp, lastOffset: lastOffset, nowMs: nowMs)

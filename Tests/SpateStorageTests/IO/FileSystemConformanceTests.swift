@@ -43,6 +43,36 @@ import Testing
         }
     }
 
+    /// A gather write puts its parts one after another at the offset, skipping empty parts, reading slices that share
+    /// one buffer's storage, and (Posix) splitting more parts than one `pwritev` takes (1,024) into several calls.
+    @Test(arguments: FileSystemKind.allCases)
+    func gatherWriteOfManyPartsIncludingEmptyAndSharedSlices(_ kind: FileSystemKind) throws {
+        try withFileSystem(kind) { fs, base in
+            let file = try fs.open(base + "/gather", create: true)
+            defer { try? file.close() }
+            try file.write("head:", at: 0)
+            var shared = ByteBuffer()
+            for index in 0..<3_000 { shared.writeInteger(UInt8(truncatingIfNeeded: index * 7 + 1)) }
+            var parts: [ByteBuffer] = []
+            var expected: [UInt8] = []
+            var start = 0
+            for index in 0..<2_500 {
+                let length = index % 5 == 0 ? 0 : (index % 3) + 1  // every fifth part is empty
+                let slice = shared.getSlice(at: start % 2_990, length: length)!
+                parts.append(slice)
+                expected += slice.readableBytesView
+                start += 7
+            }
+            try file.write(gathering: parts, at: 5)
+            #expect(try file.size() == Int64(5 + expected.count))
+            #expect(Array(try file.read(at: 5, length: expected.count).readableBytesView) == expected)
+            #expect(try file.readString(at: 0, length: 5) == "head:")
+            try file.write(gathering: [ByteBuffer(), ByteBuffer()], at: 2)  // nothing to write: unchanged
+            #expect(try file.size() == Int64(5 + expected.count))
+            #expect(try file.readString(at: 0, length: 5) == "head:")
+        }
+    }
+
     /// Listing used to copy each whole `struct dirent`, reading past the end of glibc's entry buffer when its last
     /// entry was shorter (a segfault in the crash test's verify, once, when the buffer ended at a page boundary). The
     /// fault itself depends on where malloc puts that buffer and could not be forced here; this checks that names of
