@@ -361,11 +361,9 @@ public final class PartitionLog: @unchecked Sendable {
                     let covered = stampedHeaders.getSlice(
                         at: head + RecordBatch.FieldOffset.attributes,
                         length: RecordBatch.headerSize - RecordBatch.FieldOffset.attributes)!
-                    let payload = bytes.getSlice(
-                        at: bytes.readerIndex + RecordBatch.headerSize,
-                        length: batch.sizeInBytes - RecordBatch.headerSize)!
                     stampedHeaders.setInteger(
-                        CRC32C.update(CRC32C.checksum(covered), payload), at: head + RecordBatch.FieldOffset.crc)
+                        CRC32C.update(CRC32C.checksum(covered), batch.recordsSection),
+                        at: head + RecordBatch.FieldOffset.crc)
                     batchMax = nowMs
                 }
                 let last = offset + Int64(batch.lastOffsetDelta)
@@ -381,13 +379,9 @@ public final class PartitionLog: @unchecked Sendable {
             var parts: [ByteBuffer] = []
             parts.reserveCapacity(batches.count * 2)
             for (index, batch) in batches.enumerated() {
-                let bytes = batch.buffer
                 parts.append(
                     stampedHeaders.getSlice(at: index * RecordBatch.headerSize, length: RecordBatch.headerSize)!)
-                parts.append(
-                    bytes.getSlice(
-                        at: bytes.readerIndex + RecordBatch.headerSize,
-                        length: batch.sizeInBytes - RecordBatch.headerSize)!)
+                parts.append(batch.recordsSection)
             }
             let lastOffset = offset - 1
             try self.maybeRoll(incomingBytes: totalBytes, maxTimestamp: maxTimestamp, lastOffset: lastOffset, nowMs: nowMs)
