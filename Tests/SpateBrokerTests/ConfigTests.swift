@@ -67,11 +67,16 @@ import Testing
     }
 
     @Test func describeReportsStaticBrokerDefaults() async throws {
-        try await withBroker(configure: { try! $0.apply(property: "log.retention.ms", value: "7200000") }) {
+        try await withBroker(configure: {
+            try! $0.apply(property: "log.retention.ms", value: "7200000")
+            try! $0.apply(property: "log.preallocate", value: " True ")
+        }) {
             client,
             _ in
             try await client.createTopic("static")
             let configs = try await client.topicConfigs("static")
+            #expect(configs["preallocate"]?.value == "true")
+            #expect(configs["preallocate"]?.configSource == 4)
             let retention = try #require(configs["retention.ms"])
             #expect(retention.value == "7200000")
             #expect(retention.configSource == 4)
@@ -206,6 +211,12 @@ import Testing
             )
             #expect(try await alter([("cleanup.policy", 3, "compact")])?.errorCode == .invalidConfig)
             #expect(try await client.topicConfigs("inc")["cleanup.policy"]?.value == "compact")
+
+            // Booleans: true or false in any case, nothing else.
+            #expect(try await alter([("preallocate", 0, "TRUE")])?.errorCode == ErrorCode.none)
+            #expect(try await client.topicConfigs("inc")["preallocate"]?.value?.lowercased() == "true")
+            #expect(try await alter([("preallocate", 0, "yes")])?.errorCode == .invalidConfig)
+            #expect(try await client.topicConfigs("inc")["preallocate"]?.value?.lowercased() == "true")
         }
     }
 

@@ -6,13 +6,7 @@ extension BrokerConfiguration {
     /// ``ConfigurationError`` naming the property.
     public mutating func apply(property name: String, value rawValue: String) throws {
         let value = rawValue.trimmingSpaces
-        func bool() throws -> Bool {
-            switch value.lowercased() {
-            case "true": return true
-            case "false": return false
-            default: throw ConfigurationError(name, "\"\(value)\" is not true or false")
-            }
-        }
+        func bool() throws -> Bool { try TopicConfigs.bool(name, value) }
         func integer(min: Int64 = Int64.min) throws -> Int64 {
             guard let number = Int64(value), number >= min else {
                 throw ConfigurationError(name, "\"\(value)\" is not a whole number of at least \(min)")

@@ -34,6 +34,14 @@ enum TopicConfigs {
         return number
     }
 
+    static func bool(_ name: String, _ value: String) throws -> Bool {
+        switch value.trimmingSpaces.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw ConfigurationError(name, "\"\(value)\" is not true or false")
+        }
+    }
+
     static func milliseconds(_ name: String, _ value: String, allowNone: Bool) throws -> Duration? {
         let number = try long(name, value, min: allowNone ? -1 : 0)
         return number < 0 ? nil : .milliseconds(number)
@@ -124,13 +132,7 @@ enum TopicConfigs {
         .init(
             name: "preallocate", brokerSynonym: "log.preallocate", kind: .boolean,
             defaultValue: { String($0.storage.logDefaults.preallocate) },
-            apply: { settings, value in
-                switch value.trimmingSpaces.lowercased() {
-                case "true": settings.log.preallocate = true
-                case "false": settings.log.preallocate = false
-                default: throw ConfigurationError("preallocate", "\"\(value)\" is not true or false")
-                }
-            }),
+            apply: { $0.log.preallocate = try bool("preallocate", $1) }),
         .init(
             name: "retention.bytes", brokerSynonym: "log.retention.bytes", kind: .long,
             defaultValue: { String($0.storage.logDefaults.retentionBytes ?? -1) },
