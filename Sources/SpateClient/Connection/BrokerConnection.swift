@@ -175,13 +175,7 @@ final class BrokerConnection: Sendable {
         _ type: Request.Type, version: Int16, timeout: Duration,
         encode: (Int32, String) throws(WireError) -> [ByteBuffer]
     ) throws -> EventLoopFuture<Request.Response> {
-        let correlationID = self.nextCorrelationID()
-        let parts: [ByteBuffer]
-        do {
-            parts = try encode(correlationID, self.clientID)
-        } catch {
-            throw KafkaClientError(.invalidArgument, "cannot encode \(Request.apiKey) v\(version): \(error)")
-        }
+        let (correlationID, parts) = try self.frame(of: Request.self, version: version, encode)
         let channel = self.channel
         let address = self.address
         let response = Self.writeRequest(
@@ -199,15 +193,25 @@ final class BrokerConnection: Sendable {
 
     /// Sends a Produce request with `acks=0` (no response), its batches in a gather write; returns once written.
     func sendWithoutResponse(gathering request: ProduceRequest, version: Int16, timeout: Duration) async throws {
-        let correlationID = self.nextCorrelationID()
-        let parts: [ByteBuffer]
-        do {
-            parts = try request.encodeFrameGathering(version: version, correlationID: correlationID, clientID: self.clientID)
-        } catch {
-            throw KafkaClientError(.invalidArgument, "cannot encode \(ProduceRequest.apiKey) v\(version): \(error)")
+        let (correlationID, parts) = try self.frame(of: ProduceRequest.self, version: version) {
+            (correlationID, clientID) throws(WireError) in
+            try request.encodeFrameGathering(version: version, correlationID: correlationID, clientID: clientID)
         }
         _ = try await Self.write(
             channel: self.channel, frame: parts, correlationID: correlationID, expectsResponse: false, timeout: timeout)
+    }
+
+    /// A request's frame, encoded by `encode` with the next correlation ID; an encoding failure is the caller's
+    /// ``KafkaClientError/Code/invalidArgument``.
+    private func frame<Request: KafkaRequest>(
+        of type: Request.Type, version: Int16, _ encode: (Int32, String) throws(WireError) -> [ByteBuffer]
+    ) throws -> (correlationID: Int32, parts: [ByteBuffer]) {
+        let correlationID = self.nextCorrelationID()
+        do {
+            return (correlationID, try encode(correlationID, self.clientID))
+        } catch {
+            throw KafkaClientError(.invalidArgument, "cannot encode \(Request.apiKey) v\(version): \(error)")
+        }
     }
 
     func close() {
